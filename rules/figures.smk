@@ -1,0 +1,109 @@
+rule figure_explanation_grid:
+    input:
+        data=dataset_files,
+        explanations=grid_explanations,
+    output:
+        png=report(
+            "results/figures/explanation_grid.png",
+            caption="../report/explanation_grid.rst",
+            category="Figures",
+            subcategory="Explanations",
+        ),
+        pdf="results/figures/explanation_grid.pdf",
+    log:
+        "logs/figures/explanation_grid.log",
+    benchmark:
+        "benchmarks/figures/explanation_grid.tsv"
+    conda:
+        "../envs/xaibench.yaml"
+    threads: 1
+    resources:
+        mem_mb=cpu_mem_mb,
+        runtime=15,
+    params:
+        methods=config["figures"]["grid_methods"],
+        n_samples=config["figures"]["grid_samples"],
+        pairs=all_pairs(),
+    script:
+        "../scripts/figure_explanation_grid.py"
+
+
+rule figure_metric_heatmap:
+    input:
+        summary="results/tables/summary.tsv",
+    output:
+        png=report(
+            "results/figures/metric_heatmap.png",
+            caption="../report/metric_heatmap.rst",
+            category="Figures",
+            subcategory="Metrics",
+        ),
+        pdf="results/figures/metric_heatmap.pdf",
+    log:
+        "logs/figures/metric_heatmap.log",
+    benchmark:
+        "benchmarks/figures/metric_heatmap.tsv"
+    conda:
+        "../envs/xaibench.yaml"
+    threads: 1
+    resources:
+        mem_mb=cpu_mem_mb,
+        runtime=15,
+    script:
+        "../scripts/figure_metric_heatmap.py"
+
+
+rule figure_faithfulness_curves:
+    input:
+        curves=curve_files,
+    output:
+        png=report(
+            "results/figures/faithfulness/{dataset}/{model}/{metric}.png",
+            caption="../report/faithfulness_curves.rst",
+            category="Figures",
+            subcategory="Faithfulness curves",
+            labels={"dataset": "{dataset}", "model": "{model}", "metric": "{metric}"},
+        ),
+        pdf="results/figures/faithfulness/{dataset}/{model}/{metric}.pdf",
+    log:
+        "logs/figures/faithfulness/{dataset}/{model}/{metric}.log",
+    benchmark:
+        "benchmarks/figures/faithfulness/{dataset}/{model}/{metric}.tsv"
+    conda:
+        "../envs/xaibench.yaml"
+    threads: 1
+    resources:
+        mem_mb=cpu_mem_mb,
+        runtime=15,
+    params:
+        methods=METHODS,
+        registry_metric=curve_metric,
+    script:
+        "../scripts/figure_faithfulness_curves.py"
+
+
+rule figure_training_curves:
+    input:
+        histories=histories,
+    output:
+        png=report(
+            "results/figures/training_curves.png",
+            caption="../report/training_curves.rst",
+            category="Figures",
+            subcategory="Training",
+        ),
+        pdf="results/figures/training_curves.pdf",
+    log:
+        "logs/figures/training_curves.log",
+    benchmark:
+        "benchmarks/figures/training_curves.tsv"
+    conda:
+        "../envs/xaibench.yaml"
+    threads: 1
+    resources:
+        mem_mb=cpu_mem_mb,
+        runtime=15,
+    params:
+        pairs=all_pairs(),
+    script:
+        "../scripts/figure_training_curves.py"

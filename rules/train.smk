@@ -1,0 +1,24 @@
+rule train_model:
+    input:
+        data="results/data/{dataset}.npz",
+    output:
+        weights="results/models/{dataset}/{model}/model.pt",
+        history="results/models/{dataset}/{model}/history.tsv",
+        test_metrics="results/models/{dataset}/{model}/test_metrics.json",
+    log:
+        "logs/train/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/train/{dataset}/{model}.tsv"
+    conda:
+        "../envs/xaibench.yaml"
+    threads: 4
+    resources:
+        mem_mb=gpu_mem_mb,
+        runtime=120,
+        gpu=gpu_count,
+    params:
+        spec=model_spec,
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../scripts/train_model.py"

@@ -1,0 +1,33 @@
+"""Rule aggregate_scores: whole-run score, summary, non-finite, timing and training tables."""
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from xaibench.aggregate import concat_tables, explain_timing, training_table
+from xaibench.io import save_table
+from xaibench.logs import job_log
+from xaibench.tables import nonfinite_report, summarise
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with job_log(snakemake.log[0]) as log:
+    scores = concat_tables(snakemake.input.scores)
+    summary = summarise(scores)
+    nonfinite = nonfinite_report(summary)
+    timing = pd.concat(
+        [explain_timing(snakemake.input.explanations), concat_tables(snakemake.input.timing)],
+        ignore_index=True,
+    )
+    save_table(snakemake.output.scores, scores)
+    save_table(snakemake.output.summary, summary)
+    save_table(snakemake.output.nonfinite, nonfinite)
+    save_table(snakemake.output.timing, timing)
+    save_table(
+        snakemake.output.training,
+        training_table(snakemake.input.histories, snakemake.input.test_metrics),
+    )
+    log.info(
+        "%d scores, %d summary cells, %d with non-finite scores", len(scores), len(summary), len(nonfinite)
+    )

@@ -1,0 +1,24 @@
+"""Rule explain: attributions of one method for the evaluation subset of one (dataset, model)."""
+
+from typing import TYPE_CHECKING
+
+from xaibench.explaining import explain_subset
+from xaibench.logs import config_key, job_log
+from xaibench.runtime import set_threads
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with job_log(snakemake.log[0]) as log:
+    set_threads(snakemake.threads)
+    with config_key(f"explain.methods.{snakemake.wildcards.method}"):
+        summary = explain_subset(
+            data_path=snakemake.input.data,
+            weights_path=snakemake.input.weights,
+            out_path=snakemake.output.attributions,
+            spec=snakemake.params.spec,
+            seed=snakemake.params.seed,
+            device=snakemake.params.device,
+            **snakemake.params.settings,
+        )
+    log.info("%s", summary)

@@ -1,0 +1,24 @@
+"""Rule figure_faithfulness_curves: per-step perturbation curves of every method (Samek style)."""
+
+from typing import TYPE_CHECKING
+
+from xaibench.io import load_npz
+from xaibench.logs import job_log
+from xaibench.plots import CURVE_YLABELS, plot_faithfulness_curves
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with job_log(snakemake.log[0]):
+    w = snakemake.wildcards
+    curves = {
+        method: load_npz(path)[w.metric]
+        for method, path in zip(snakemake.params.methods, snakemake.input.curves, strict=True)
+    }
+    plot_faithfulness_curves(
+        curves,
+        snakemake.output.png,
+        snakemake.output.pdf,
+        title=f"{w.metric}: {w.dataset} / {w.model}",
+        ylabel=CURVE_YLABELS.get(snakemake.params.registry_metric, "score"),
+    )

@@ -1,0 +1,18 @@
+"""Rule figure_training_curves: loss and accuracy per epoch for every (dataset, model)."""
+
+from typing import TYPE_CHECKING
+
+from xaibench.aggregate import load_histories
+from xaibench.logs import job_log
+from xaibench.plots import plot_training_curves
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with job_log(snakemake.log[0]):
+    plot_training_curves(
+        load_histories(snakemake.input.histories),
+        snakemake.output.png,
+        snakemake.output.pdf,
+        title="Training",
+    )

@@ -1,0 +1,79 @@
+"""The explanation stage: one method over the fixed evaluation subset of one (dataset, model)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from xaibench.datasets import evaluation_subset, load_dataset
+from xaibench.io import load_npz, save_npz
+from xaibench.methods import explain
+from xaibench.models import load_model
+from xaibench.runtime import seed_everything, select_device
+from xaibench.training import predict
+
+
+def explain_subset(
+    *,
+    data_path: str,
+    weights_path: str,
+    out_path: str,
+    spec: dict[str, Any],
+    seed: int,
+    device: str,
+    n_samples: int,
+    batch_size: int,
+    target: str,
+) -> dict[str, Any]:
+    """Explain ``n_samples`` seeded test images with ``spec['method']``; write attributions + metadata.
+
+    The .npz holds ``attributions`` (N, 1, H, W), the dataset ``indices`` of the samples, the explained
+    ``targets``, true ``labels``, model ``predictions``, and the wall time in ``seconds``.
+    """
+    dataset = load_dataset(data_path)
+    dev = select_device(device)
+    model = load_model(weights_path, dev)
+    idx = evaluation_subset(dataset, n_samples, seed)
+    images = dataset.images[idx]
+    labels = dataset.labels[idx]
+    predictions = predict(model, images, dev).argmax(1)
+    targets = labels if target == "label" else predictions
+
+    seed_everything(seed)
+    start = time.perf_counter()
+    maps = explain(
+        spec["method"],
+        model,
+        torch.from_numpy(images).to(dev),
+        torch.from_numpy(targets).to(dev),
+        batch_size=batch_size,
+        **spec["params"],
+    )
+    seconds = time.perf_counter() - start
+    save_npz(
+        out_path,
+        attributions=maps,
+        indices=idx,
+        targets=targets,
+        labels=labels,
+        predictions=predictions,
+        seconds=np.float64(seconds),
+        method=np.str_(spec["method"]),
+        params=np.str_(json.dumps(spec["params"], sort_keys=True)),
+    )
+    return {
+        "method": spec["method"],
+        "n": len(idx),
+        "seconds": round(seconds, 3),
+        "seconds_per_image": round(seconds / len(idx), 5),
+        "nonfinite": int((~np.isfinite(maps)).sum()),
+        "device": str(dev),
+    }
+
+
+def load_explanations(path: str) -> dict[str, np.ndarray]:
+    return load_npz(path)

@@ -1,0 +1,195 @@
+"""The workflow as a user runs it: lint, formatting, dry-runs of every config, and a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+TEST_CONFIG = ROOT / "config" / "test.yaml"
+
+
+def run(*args: str, cwd: Path = ROOT, timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        pytest.fail(
+            f"{' '.join(args)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
+    return proc
+
+
+def snakemake(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return run(str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), *args, **kwargs)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Rule -> job count from Snakemake's 'Job stats' table."""
+    block = output.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M) if m[1] != "total"}
+
+
+# ---- static checks -----------------------------------------------------------------------------------
+
+
+def test_ruff_check():
+    run(str(BIN / "ruff"), "check", ".")
+
+
+def test_ruff_format():
+    run(str(BIN / "ruff"), "format", "--check", ".")
+
+
+def test_snakefmt():
+    run(str(BIN / "snakefmt"), "--check", "Snakefile", "rules")
+
+
+def test_snakemake_lint():
+    out = snakemake("--lint")
+    assert "good condition" in out.stdout + out.stderr
+
+
+def test_scripts_stay_thin():
+    """scripts/*.py translate snakemake.* into library calls; the library never touches snakemake."""
+    for path in (ROOT / "scripts").glob("*.py"):
+        assert len(path.read_text().splitlines()) <= 60, f"{path.name} is not thin"
+    for path in (ROOT / "scripts" / "xaibench").rglob("*.py"):
+        text = path.read_text()
+        assert not re.search(
+            r"^\s*(from|import) snakemake|snakemake\.(input|output|params|wildcards)", text, re.M
+        ), f"{path} touches snakemake"
+
+
+# ---- dry runs ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "paper.yaml"])
+def test_dry_run_has_one_job_per_dataset_model_method(name, tmp_path):
+    config = yaml.safe_load((ROOT / "config" / name).read_text())
+    out = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(ROOT / "config" / name))
+    counts = job_counts(out.stdout)
+    pairs = len(config["datasets"]) * len(config["models"])
+    n_methods = len(config["explain"]["methods"])
+    assert counts["explain"] == pairs * n_methods
+    assert counts["evaluate"] == pairs * n_methods
+    assert counts["train_model"] == pairs
+    assert counts["generate_dataset"] == len(config["datasets"])
+
+
+def test_bad_config_value_stops_with_the_key_named(tmp_path):
+    out = snakemake(
+        "-n",
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(TEST_CONFIG),
+        "--config",
+        "seed=-1",
+        check=False,
+    )
+    assert out.returncode != 0
+    assert "config key seed" in out.stdout + out.stderr
+
+
+def test_bad_cross_reference_is_named(tmp_path):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["figures"]["grid_methods"] = ["gradcam", "no_such_method"]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(path), check=False)
+    assert out.returncode != 0
+    assert "figures.grid_methods" in out.stdout + out.stderr and "no_such_method" in out.stdout + out.stderr
+
+
+# ---- tiny end-to-end run -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory):
+    """Run config/test.yaml end to end in a scratch directory (the wall time is printed)."""
+    workdir = tmp_path_factory.mktemp("e2e")
+    start = time.perf_counter()
+    snakemake("--cores", "2", "--directory", str(workdir), "--configfile", str(TEST_CONFIG), timeout=900)
+    print(f"\nend-to-end run of config/test.yaml: {time.perf_counter() - start:.0f} s")
+    return workdir, yaml.safe_load(TEST_CONFIG.read_text())
+
+
+@pytest.mark.slow
+def test_tables_hold_every_method_and_metric(e2e):
+    workdir, config = e2e
+    methods, metrics = set(config["explain"]["methods"]), set(config["evaluate"]["metrics"])
+    n = config["explain"]["n_samples"]
+    scores = pd.read_csv(workdir / "results/tables/scores.tsv", sep="\t")
+    assert set(scores["method"]) == methods and set(scores["metric"]) == metrics
+    per_cell = scores.groupby(["dataset", "model", "method", "metric"]).size()
+    assert len(per_cell) == len(methods) * len(metrics) and (per_cell == n).all()
+    assert {"category", "direction", "params"} <= set(scores.columns)
+    assert len(set(scores["category"].str.lower())) == 6
+
+    summary = pd.read_csv(workdir / "results/tables/summary.tsv", sep="\t")
+    assert len(summary) == len(methods) * len(metrics)
+    assert ((summary["n"] + summary["n_nonfinite"]) == n).all()
+    nonfinite = pd.read_csv(workdir / "results/tables/nonfinite.tsv", sep="\t")
+    assert len(nonfinite) == (summary["n_nonfinite"] > 0).sum()
+
+    timing = pd.read_csv(workdir / "results/tables/timing.tsv", sep="\t")
+    assert set(timing.loc[timing["stage"] == "explain", "method"]) == methods
+    assert set(timing.loc[timing["stage"] == "evaluate", "metric"]) == metrics
+    training = pd.read_csv(workdir / "results/tables/training.tsv", sep="\t")
+    assert training["test_accuracy"].between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_figures_are_non_empty_images(e2e):
+    from matplotlib.image import imread
+
+    workdir, config = e2e
+    figures = sorted((workdir / "results/figures").rglob("*.png"))
+    expected = 3 + len(config["figures"]["curve_metrics"])
+    assert len(figures) == expected, figures
+    for png in figures:
+        image = imread(png)
+        assert image.shape[0] > 100 and image.shape[1] > 100, png
+        assert image[..., :3].std() > 0.01, f"{png} is blank"
+        assert png.with_suffix(".pdf").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_outputs_are_complete_and_rerun_is_a_no_op(e2e):
+    workdir, _ = e2e
+    assert not list((workdir / "results").rglob(".*")), "temporary files left behind"
+    out = snakemake("-n", "--directory", str(workdir), "--configfile", str(TEST_CONFIG))
+    assert "Nothing to be done" in out.stdout + out.stderr
+
+
+@pytest.mark.slow
+def test_changing_one_method_reruns_only_its_jobs(e2e, tmp_path):
+    workdir, config = e2e
+    config["explain"]["methods"]["occlusion"]["params"]["window"] = 8
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    counts = job_counts(snakemake("-n", "--directory", str(workdir), "--configfile", str(changed)).stdout)
+    assert counts["explain"] == 1 and counts["evaluate"] == 1
+    assert "train_model" not in counts and "generate_dataset" not in counts
+    assert counts["aggregate_scores"] == 1
+
+
+@pytest.mark.slow
+def test_report_has_every_figure(e2e):
+    workdir, _ = e2e
+    report = workdir / "report.html"
+    snakemake(
+        "--directory", str(workdir), "--configfile", str(TEST_CONFIG), "--report", str(report), timeout=300
+    )
+    html = report.read_text(errors="replace")
+    for name in ("explanation_grid.png", "metric_heatmap.png", "training_curves.png", "pixel_flipping.png"):
+        assert name in html, name
