@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 with job_log(snakemake.log[0]) as log:
     scores = concat_tables(snakemake.input.scores)
     summary = summarise(scores)
-    nonfinite = nonfinite_report(summary)
+    nonfinite = nonfinite_report(scores)
     timing = pd.concat(
         [explain_timing(snakemake.input.explanations), concat_tables(snakemake.input.timing)],
         ignore_index=True,

@@ -9,12 +9,15 @@ from xaibench.plots import CURVE_YLABELS, plot_faithfulness_curves
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
-with job_log(snakemake.log[0]):
+with job_log(snakemake.log[0]) as log:
     w = snakemake.wildcards
-    curves = {
-        method: load_npz(path)[w.metric]
-        for method, path in zip(snakemake.params.methods, snakemake.input.curves, strict=True)
-    }
+    curves = {}
+    for method, path in zip(snakemake.params.methods, snakemake.input.curves, strict=True):
+        stored = load_npz(path)
+        if w.metric in stored:
+            curves[method] = stored[w.metric]
+        else:  # every map of this method was constant: no curve (see results/tables/nonfinite.tsv)
+            log.warning("%s has no %s curve", method, w.metric)
     plot_faithfulness_curves(
         curves,
         snakemake.output.png,

@@ -20,11 +20,13 @@ def job_log(path: str) -> Iterator[logging.Logger]:
     saved = sys.stdout, sys.stderr
     sys.stdout = sys.stderr = fh
     logging.basicConfig(
-        stream=fh, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+        stream=fh, level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
     logging.captureWarnings(True)
+    logger = logging.getLogger("xaibench")  # our own progress at INFO; libraries only from WARNING
+    logger.setLevel(logging.INFO)
     try:
-        yield logging.getLogger("xaibench")
+        yield logger
     except BaseException:
         traceback.print_exc(file=fh)
         raise

@@ -1,0 +1,645 @@
+"""Explanation-method registry: ``explain(name, model, inputs, targets, **params)`` -> (N, 1, H, W) maps.
+
+Every entry of :data:`METHODS` is a :class:`MethodSpec` whose ``fn(model, inputs, targets, **params)``
+returns a tensor of shape (n, 1, H, W) or (n, C, H, W) for one chunk of inputs. :func:`explain` validates the
+parameters against ``fn``'s signature (the config must be exact), runs the chunks with gradients enabled and
+the model in eval mode, reduces the channel axis by **summing** it and returns float32 numpy. Non-finite
+values are returned as they are: the evaluation counts them, so they are never hidden here.
+
+Libraries are imported lazily inside the methods: importing this module pulls in torch and numpy only, so a
+job explaining with ``random`` or ``sobel`` never pays for ``import captum`` (~5 s) or zennit.
+
+Methods and their library:
+
+* Captum: ``saliency``, ``integrated_gradients``, ``input_x_gradient``, ``guided_backprop``,
+  ``deconvolution``, ``deeplift``, ``gradcam``, ``guided_gradcam``, ``occlusion``, ``lime``, ``kernel_shap``;
+* Zennit: ``lrp`` (Captum's LRP has no rule for ``nn.Flatten`` and gives ~1e16 on residual networks);
+* controls: ``random`` (uniform noise) and ``sobel`` (edge magnitude), the baselines of Adebayo et al. (2018).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from xaibench.registry import Registry
+
+__all__ = ["METHODS", "MethodSpec", "explain", "quantus_explain_func"]
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One explanation method: ``fn(model, inputs, targets, **params)`` -> (n, 1|C, H, W) tensor."""
+
+    fn: Callable[..., torch.Tensor]
+    library: str  # "captum", "zennit" or "control"
+    description: str  # one line, for the README and the report
+
+
+METHODS: Registry[MethodSpec] = Registry("method")
+
+# Captum warns on every call that it hooks the activations (and removes the hooks again): noise in job logs.
+_QUIET = (
+    "Setting forward, backward hooks and attributes on non-linear",
+    "Setting backward hooks on ReLU activations",
+    "Input Tensor 0 did not already require gradients",
+)
+
+
+def _register(name: str, library: str, description: str) -> Callable[[Callable[..., torch.Tensor]], Any]:
+    """Register ``fn`` under ``name``; the stored ``fn`` always runs with gradients enabled."""
+
+    def decorator(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+        @functools.wraps(fn)
+        def wrapped(*args: Any, **kwargs: Any) -> torch.Tensor:
+            with torch.enable_grad(), warnings.catch_warnings():
+                for message in _QUIET:
+                    warnings.filterwarnings("ignore", message=message)
+                return fn(*args, **kwargs)
+
+        METHODS.add(name, MethodSpec(fn=wrapped, library=library, description=description))
+        return wrapped
+
+    return decorator
+
+
+def _grad_input(inputs: torch.Tensor) -> torch.Tensor:
+    """A leaf copy of ``inputs`` that requires gradients (the caller's tensor is never touched)."""
+    return inputs.detach().clone().requires_grad_(True)
+
+
+def _bad(method: str, param: str, message: str) -> ValueError:
+    return ValueError(f"method {method!r}: parameter {param!r} {message}")
+
+
+def _pair(method: str, param: str, value: Any) -> tuple[int, int]:
+    """An int or a pair of ints (rows, columns), each >= 1."""
+    if isinstance(value, int | np.integer):
+        pair = (int(value), int(value))
+    elif isinstance(value, list | tuple) and len(value) == 2:
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise _bad(method, param, f"must be an int or a pair of ints, got {value!r}")
+    if min(pair) < 1:
+        raise _bad(method, param, f"must be >= 1, got {value!r}")
+    return pair
+
+
+def _positive_int(method: str, param: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise _bad(method, param, f"must be a positive int, got {value!r}")
+    return int(value)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Gradient-based methods (Captum)
+# ----------------------------------------------------------------------------------------------------------
+
+
+@_register(
+    "saliency", "captum", "Saliency: absolute input gradient of the target logit (Simonyan et al. 2014)"
+)
+def saliency(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, abs: bool = True) -> torch.Tensor:
+    from captum.attr import Saliency
+
+    return Saliency(model).attribute(_grad_input(inputs), target=targets, abs=bool(abs))
+
+
+@_register(
+    "integrated_gradients",
+    "captum",
+    "Integrated Gradients from a constant baseline, Gauss-Legendre steps (Sundararajan et al. 2017)",
+)
+def integrated_gradients(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    n_steps: int = 32,
+    internal_batch_size: int | None = 128,
+    baseline: float = 0.0,
+) -> torch.Tensor:
+    """``internal_batch_size``: images per forward pass of the n_steps-expanded batch (None: all at once)."""
+    from captum.attr import IntegratedGradients
+
+    n_steps = _positive_int("integrated_gradients", "n_steps", n_steps)
+    if internal_batch_size is not None:
+        internal_batch_size = _positive_int(
+            "integrated_gradients", "internal_batch_size", internal_batch_size
+        )
+        # Captum needs at least one step per example in each internal batch (it warns and uses 2 otherwise).
+        internal_batch_size = max(internal_batch_size, 2 * inputs.shape[0])
+    return IntegratedGradients(model).attribute(
+        _grad_input(inputs),
+        baselines=float(baseline),
+        target=targets,
+        n_steps=n_steps,
+        internal_batch_size=internal_batch_size,
+    )
+
+
+@_register("input_x_gradient", "captum", "Input x Gradient of the target logit (Shrikumar et al. 2016)")
+def input_x_gradient(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    from captum.attr import InputXGradient
+
+    return InputXGradient(model).attribute(_grad_input(inputs), target=targets)
+
+
+@_register(
+    "guided_backprop", "captum", "Guided Backpropagation: ReLU gradients clipped at zero (Springenberg 2015)"
+)
+def guided_backprop(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    from captum.attr import GuidedBackprop
+
+    return GuidedBackprop(model).attribute(_grad_input(inputs), target=targets)
+
+
+@_register(
+    "deconvolution", "captum", "Deconvolution (DeconvNet): ReLU applied to the backward signal (Zeiler 2014)"
+)
+def deconvolution(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    from captum.attr import Deconvolution
+
+    return Deconvolution(model).attribute(_grad_input(inputs), target=targets)
+
+
+@_register(
+    "deeplift", "captum", "DeepLIFT (Rescale rule) against a constant baseline (Shrikumar et al. 2017)"
+)
+def deeplift(
+    model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, baseline: float = 0.0
+) -> torch.Tensor:
+    """Needs distinct activation modules (Captum refuses a ReLU used twice); xaibench's models have them."""
+    from captum.attr import DeepLift
+
+    return DeepLift(model).attribute(_grad_input(inputs), baselines=float(baseline), target=targets)
+
+
+@_register(
+    "gradcam", "captum", "Grad-CAM on the model's CAM layer, ReLU'd and bilinearly upsampled (Selvaraju 2017)"
+)
+def gradcam(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    relu_attributions: bool = True,
+    interpolate_mode: str = "bilinear",
+) -> torch.Tensor:
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    from xaibench.models import get_cam_layer
+
+    cam = LayerGradCam(model, get_cam_layer(model)).attribute(
+        _grad_input(inputs), target=targets, relu_attributions=bool(relu_attributions)
+    )
+    return LayerAttribution.interpolate(cam, tuple(inputs.shape[-2:]), interpolate_mode=interpolate_mode)
+
+
+@_register(
+    "guided_gradcam", "captum", "Guided Grad-CAM: Guided Backprop times upsampled Grad-CAM (Selvaraju 2017)"
+)
+def guided_gradcam(
+    model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, interpolate_mode: str = "nearest"
+) -> torch.Tensor:
+    from captum.attr import GuidedGradCam
+
+    from xaibench.models import get_cam_layer
+
+    return GuidedGradCam(model, get_cam_layer(model)).attribute(
+        _grad_input(inputs), target=targets, interpolate_mode=interpolate_mode
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Perturbation-based methods (Captum)
+# ----------------------------------------------------------------------------------------------------------
+
+
+@_register(
+    "occlusion", "captum", "Occlusion: logit drop when a sliding window is set to a baseline (Zeiler 2014)"
+)
+def occlusion(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    window: int | tuple[int, int] = 4,
+    stride: int | tuple[int, int] = 2,
+    baseline: float = 0.0,
+    perturbations_per_eval: int = 4,
+) -> torch.Tensor:
+    """The window spans all channels. A forward pass holds n x perturbations_per_eval images (Captum's
+    meaning): the default 4 gives 256-image passes at batch_size 64; 64 (4096-image passes) was 1.2-2x slower
+    on 2 CPU cores (small_cnn, 32x32). On a GPU raise it.
+
+    Pixels no window position reaches (when (H - window) is not a multiple of stride) get zero.
+    """
+    from captum.attr import Occlusion
+
+    n_channels = inputs.shape[1]
+    win = _pair("occlusion", "window", window)
+    step = _pair("occlusion", "stride", stride)
+    if win[0] > inputs.shape[2] or win[1] > inputs.shape[3]:
+        raise _bad("occlusion", "window", f"{window!r} is larger than the image {tuple(inputs.shape[2:])}")
+    with torch.no_grad():
+        return Occlusion(model).attribute(
+            inputs.detach(),
+            sliding_window_shapes=(n_channels, *win),
+            strides=(n_channels, *step),
+            baselines=float(baseline),
+            target=targets,
+            perturbations_per_eval=_positive_int(
+                "occlusion", "perturbations_per_eval", perturbations_per_eval
+            ),
+        )
+
+
+_SEGMENTATION_DEFAULTS: dict[str, dict[str, Any]] = {
+    "slic": {"kind": "slic", "n_segments": 32, "compactness": 0.1},
+    "grid": {"kind": "grid", "cell": 4},
+}
+
+
+def _segmentation_spec(method: str, segmentation: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Merge a config's segmentation with the defaults of its kind; unknown kinds or keys are errors."""
+    if segmentation is None:
+        return dict(_SEGMENTATION_DEFAULTS["slic"])
+    if not isinstance(segmentation, Mapping):
+        raise _bad(method, "segmentation", f"must be a mapping with a 'kind', got {segmentation!r}")
+    kind = segmentation.get("kind", "slic")
+    if kind not in _SEGMENTATION_DEFAULTS:
+        raise _bad(
+            method, "segmentation", f"kind must be one of {sorted(_SEGMENTATION_DEFAULTS)}, got {kind!r}"
+        )
+    spec = dict(_SEGMENTATION_DEFAULTS[kind])
+    unknown = sorted(set(segmentation) - set(spec))
+    if unknown:
+        raise _bad(
+            method, "segmentation", f"has unknown key(s) {unknown} for kind {kind!r}; allowed: {sorted(spec)}"
+        )
+    spec.update(segmentation)
+    return spec
+
+
+def superpixels(
+    images: np.ndarray, segmentation: Mapping[str, Any] | None = None, method: str = "lime"
+) -> np.ndarray:
+    """Per-image feature masks (N, 1, H, W) int64 for (N, C, H, W) images; each image's ids are 0..k-1.
+
+    ``slic``: skimage SLIC on each image min-max scaled to [0, 1] (so ``compactness`` means the same for every
+    dataset and channel count; no Lab conversion, the channels may not be RGB). ``grid``: square cells of
+    ``cell`` pixels (the last row/column of cells may be smaller). An image that SLIC leaves in one piece (low
+    compactness on noise) gets a grid of about ``n_segments`` cells instead.
+    """
+    spec = _segmentation_spec(method, segmentation)
+    n, n_channels, height, width = images.shape
+    masks = np.zeros((n, 1, height, width), dtype=np.int64)
+    if spec["kind"] == "grid":
+        cell = _pair(method, "segmentation.cell", spec["cell"])
+        rows = np.arange(height) // cell[0]
+        cols = np.arange(width) // cell[1]
+        n_cols = -(-width // cell[1])
+        masks[:] = (rows[:, None] * n_cols + cols[None, :])[None, None]
+        return masks
+
+    from skimage.segmentation import slic
+
+    n_segments = _positive_int(method, "segmentation.n_segments", spec["n_segments"])
+    compactness = float(spec["compactness"])
+    if compactness <= 0:
+        raise _bad(method, "segmentation.compactness", f"must be > 0, got {compactness}")
+    for i in range(n):
+        img = np.asarray(images[i], dtype=np.float64)
+        lo, hi = np.nanmin(img), np.nanmax(img)
+        img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+        if n_channels == 1:
+            labels = slic(
+                img[0], n_segments=n_segments, compactness=compactness, channel_axis=None, start_label=0
+            )
+        else:
+            labels = slic(
+                np.moveaxis(img, 0, -1),
+                n_segments=n_segments,
+                compactness=compactness,
+                channel_axis=-1,
+                convert2lab=False,
+                start_label=0,
+            )
+        labels = np.unique(labels, return_inverse=True)[1].reshape(height, width)
+        if labels.max() == 0 and n_segments > 1:
+            # SLIC with a low compactness on a noisy image merges everything into one segment (connectivity
+            # enforcement); a one-feature surrogate gives a constant map, which Quantus rejects. Fall back to
+            # the grid with about n_segments cells.
+            side = max(1, round(n_segments**0.5))
+            cell = (-(-height // side), -(-width // side))
+            labels = superpixels(images[i : i + 1], {"kind": "grid", "cell": list(cell)}, method)[0, 0]
+        masks[i, 0] = labels  # consecutive ids from 0: Captum sizes its surrogate by the largest id
+    return masks
+
+
+def _surrogate_attribution(
+    method: str,
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    n_samples: int,
+    perturbations_per_eval: int,
+    baseline: float,
+    seed: int,
+    segmentation: Mapping[str, Any] | None,
+    alpha: float | None = None,
+) -> torch.Tensor:
+    """Lime / KernelShap over superpixels, one image at a time, each seeded with ``seed``.
+
+    We loop ourselves (Captum would loop too, but sizes every image's surrogate by the batch's largest segment
+    id): each image gets its own (1, 1, H, W) mask broadcast over the channels, and the same seed, so a map
+    depends on the image and the parameters only, not on its position in the batch or the chunk size. The
+    torch RNG state of the caller is restored afterwards. Returns (n, 1, H, W): one coefficient per
+    superpixel.
+    """
+    from captum.attr import KernelShap, Lime
+
+    n_samples = _positive_int(method, "n_samples", n_samples)
+    perturbations_per_eval = _positive_int(method, "perturbations_per_eval", perturbations_per_eval)
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise _bad(method, "seed", f"must be an int, got {seed!r}")
+    masks = torch.from_numpy(superpixels(inputs.detach().cpu().numpy(), segmentation, method)).to(
+        inputs.device
+    )
+    if method == "lime":
+        from captum._utils.models.linear_model import SkLearnLasso, SkLearnLinearRegression
+
+        if alpha is None or float(alpha) < 0:
+            raise _bad(method, "alpha", f"must be >= 0, got {alpha!r}")
+        surrogate = SkLearnLasso(alpha=float(alpha)) if float(alpha) > 0 else SkLearnLinearRegression()
+        explainer: Any = Lime(model, interpretable_model=surrogate)
+    else:
+        explainer = KernelShap(model)
+    maps = []
+    with torch.no_grad():
+        for i in range(inputs.shape[0]):
+            mask = masks[i : i + 1]
+            if method == "kernel_shap" and int(mask.max()) == 0:
+                # One player: its Shapley value is exact, f(x) - f(baseline); Captum's sampler fails on it.
+                pair = torch.cat([inputs[i : i + 1], torch.full_like(inputs[i : i + 1], float(baseline))])
+                logits = model(pair)[:, int(targets[i])]
+                maps.append((logits[0] - logits[1]).to(torch.float32).expand(mask.shape).clone())
+                continue
+            with torch.random.fork_rng(devices=[]):  # Captum samples on the CPU generator
+                torch.manual_seed(int(seed))
+                coefs = explainer.attribute(
+                    inputs[i : i + 1].detach(),
+                    target=int(targets[i]),
+                    baselines=float(baseline),
+                    feature_mask=mask,
+                    n_samples=n_samples,
+                    perturbations_per_eval=perturbations_per_eval,
+                    return_input_shape=False,
+                )
+            maps.append(coefs.reshape(-1).to(mask.device, torch.float32)[mask])
+    return torch.cat(maps)
+
+
+@_register("lime", "captum", "LIME: sparse linear surrogate (Lasso) over superpixels (Ribeiro et al. 2016)")
+def lime(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    n_samples: int = 200,
+    perturbations_per_eval: int = 64,
+    baseline: float = 0.0,
+    seed: int = 0,
+    segmentation: Mapping[str, Any] | None = None,
+    alpha: float = 0.01,
+) -> torch.Tensor:
+    """``alpha``: Lasso penalty of the surrogate (Captum's default 0.01; 0 gives ordinary least squares)."""
+    return _surrogate_attribution(
+        "lime", model, inputs, targets, n_samples, perturbations_per_eval, baseline, seed, segmentation, alpha
+    )
+
+
+@_register("kernel_shap", "captum", "Kernel SHAP: Shapley-kernel weighted linear surrogate over superpixels")
+def kernel_shap(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    n_samples: int = 200,
+    perturbations_per_eval: int = 64,
+    baseline: float = 0.0,
+    seed: int = 0,
+    segmentation: Mapping[str, Any] | None = None,
+) -> torch.Tensor:
+    return _surrogate_attribution(
+        "kernel_shap", model, inputs, targets, n_samples, perturbations_per_eval, baseline, seed, segmentation
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# LRP (Zennit)
+# ----------------------------------------------------------------------------------------------------------
+
+LRP_COMPOSITES = ("epsilon_plus_flat", "epsilon_gamma_box", "epsilon_plus", "epsilon_alpha2_beta1")
+
+
+@_register("lrp", "zennit", "Layer-wise Relevance Propagation with a Zennit composite (Bach et al. 2015)")
+def lrp(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    composite: str = "epsilon_plus_flat",
+    low: float = 0.0,
+    high: float = 1.0,
+    epsilon: float = 1e-6,
+    output_relevance: str = "logit",
+) -> torch.Tensor:
+    """Relevance of the target class, propagated with ``zennit.attribution.Gradient`` and a composite.
+
+    ``output_relevance``: ``logit`` starts from one-hot(target) x logit, so the map sums to about the target
+    logit (conservation); ``one_hot`` starts from one-hot(target), so it sums to about 1. ``low``/``high``
+    are the input range for the ZBox rule of ``epsilon_gamma_box`` (ignored otherwise). Canonizer:
+    ``SequentialMergeBatchNorm`` (a no-op without BatchNorm). The hooks are removed on exit, also on errors.
+    """
+    from zennit import composites as zc
+    from zennit.attribution import Gradient
+    from zennit.canonizers import SequentialMergeBatchNorm
+
+    if composite not in LRP_COMPOSITES:
+        raise _bad("lrp", "composite", f"must be one of {list(LRP_COMPOSITES)}, got {composite!r}")
+    if output_relevance not in ("logit", "one_hot"):
+        raise _bad("lrp", "output_relevance", f"must be 'logit' or 'one_hot', got {output_relevance!r}")
+    canonizers = [SequentialMergeBatchNorm()]
+    eps = float(epsilon)
+    if composite == "epsilon_gamma_box":
+        if not float(low) < float(high):
+            raise _bad("lrp", "low", f"must be below high, got low={low!r}, high={high!r}")
+        comp: Any = zc.EpsilonGammaBox(
+            low=torch.full_like(inputs, float(low)),
+            high=torch.full_like(inputs, float(high)),
+            epsilon=eps,
+            canonizers=canonizers,
+        )
+    elif composite == "epsilon_plus_flat":
+        comp = zc.EpsilonPlusFlat(epsilon=eps, canonizers=canonizers)
+    elif composite == "epsilon_plus":
+        comp = zc.EpsilonPlus(epsilon=eps, canonizers=canonizers)
+    else:
+        comp = zc.EpsilonAlpha2Beta1(epsilon=eps, canonizers=canonizers)
+
+    def start(output: torch.Tensor) -> torch.Tensor:
+        one_hot = torch.zeros_like(output)
+        one_hot[torch.arange(output.shape[0], device=output.device), targets] = 1.0
+        return one_hot * output.detach() if output_relevance == "logit" else one_hot
+
+    with Gradient(model=model, composite=comp) as attributor:
+        _, relevance = attributor(_grad_input(inputs), start)
+    return relevance.detach()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Controls
+# ----------------------------------------------------------------------------------------------------------
+
+
+@_register(
+    "random", "control", "Control: uniform random map, a deterministic function of the seed and the image"
+)
+def random(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """U(0, 1) per pixel, from a generator seeded with (seed, hash of the image's bytes).
+
+    Model-independent by construction (MPRT must find it unchanged); identical for an image whatever its
+    position in the batch or the chunk size.
+    """
+    del model, targets
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise _bad("random", "seed", f"must be a non-negative int, got {seed!r}")
+    images = inputs.detach().to("cpu", torch.float32).numpy()
+    maps = np.empty((images.shape[0], 1, *images.shape[2:]), dtype=np.float32)
+    for i, image in enumerate(images):
+        digest = hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=8).digest()
+        rng = np.random.default_rng([int(seed), int.from_bytes(digest, "little")])
+        maps[i, 0] = rng.random(image.shape[1:], dtype=np.float32)
+    return torch.from_numpy(maps).to(inputs.device)
+
+
+@_register(
+    "sobel", "control", "Control: Sobel edge magnitude of the input, summed over channels (model-free)"
+)
+def sobel(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per channel the same as ``skimage.filters.sobel(image, mode="nearest")``: sqrt((gx^2 + gy^2) / 2)
+    with kernels scaled by 1/4 and replicated borders. Computed separably in torch (smooth with [1, 2, 1],
+    then take differences) so that flat regions give exact zeros and skimage need not be imported.
+    """
+    del model, targets
+    x = inputs.detach().to(torch.float32)
+    n, n_channels, height, width = x.shape
+    p = nn.functional.pad(x.reshape(n * n_channels, 1, height, width), (1, 1, 1, 1), mode="replicate")[:, 0]
+    smooth_rows = p[:, :-2, :] + 2 * p[:, 1:-1, :] + p[:, 2:, :]  # (m, H, W + 2)
+    smooth_cols = p[:, :, :-2] + 2 * p[:, :, 1:-1] + p[:, :, 2:]  # (m, H + 2, W)
+    gx = (smooth_rows[:, :, 2:] - smooth_rows[:, :, :-2]) / 4
+    gy = (smooth_cols[:, 2:, :] - smooth_cols[:, :-2, :]) / 4
+    magnitude = torch.sqrt((gx * gx + gy * gy) / 2)
+    return magnitude.reshape(n, n_channels, height, width).sum(dim=1, keepdim=True)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Entry points
+# ----------------------------------------------------------------------------------------------------------
+
+
+def method_params(name: str) -> dict[str, Any]:
+    """The parameters of method ``name`` and their defaults (for docs, configs and provenance records)."""
+    signature = inspect.signature(METHODS.get(name).fn)
+    return {p.name: p.default for p in list(signature.parameters.values())[3:]}
+
+
+def _check_params(name: str, params: Mapping[str, Any]) -> None:
+    allowed = method_params(name)
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        listed = ", ".join(repr(p) for p in unknown)
+        raise ValueError(
+            f"method {name!r}: unknown parameter(s) {listed}; allowed: {sorted(allowed) or '(none)'}"
+        )
+
+
+def _model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    for tensor in model.parameters():
+        return tensor.device, tensor.dtype
+    for tensor in model.buffers():
+        return tensor.device, tensor.dtype
+    return torch.device("cpu"), torch.float32
+
+
+def explain(
+    name: str,
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    batch_size: int = 64,
+    **params: Any,
+) -> np.ndarray:
+    """Explain ``inputs`` (N, C, H, W) for class indices ``targets`` (N,) -> float32 (N, 1, H, W).
+
+    Inputs are processed in chunks of ``batch_size``; channels are reduced by summing over the channel axis;
+    non-finite values are kept. The model is put in eval mode for the call (its previous mode is restored) and
+    never modified. Unknown parameters raise ``ValueError`` naming the method and the parameter; an unknown
+    method raises ``KeyError`` listing the known ones.
+    """
+    spec = METHODS.get(name)
+    _check_params(name, params)
+    batch_size = _positive_int(name, "batch_size", batch_size)
+    device, dtype = _model_device_dtype(model)
+    x = torch.as_tensor(inputs).to(device=device, dtype=dtype)
+    if x.ndim != 4:
+        raise ValueError(f"method {name!r}: inputs must be (N, C, H, W), got shape {tuple(x.shape)}")
+    y = torch.as_tensor(targets).to(device=device, dtype=torch.long).reshape(-1)
+    if y.numel() == 1 and x.shape[0] != 1:
+        y = y.expand(x.shape[0])
+    if y.shape[0] != x.shape[0]:
+        raise ValueError(f"method {name!r}: {x.shape[0]} inputs but {y.shape[0]} targets")
+    out = np.empty((x.shape[0], 1, *x.shape[2:]), dtype=np.float32)
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, x.shape[0], batch_size):
+            chunk = x[start : start + batch_size]
+            attr = spec.fn(model, chunk, y[start : start + batch_size], **params)
+            if attr.ndim != 4 or attr.shape[0] != chunk.shape[0] or attr.shape[2:] != chunk.shape[2:]:
+                raise RuntimeError(
+                    f"method {name!r} returned shape {tuple(attr.shape)} for inputs {tuple(chunk.shape)}"
+                )
+            attr = attr.detach().to(torch.float32)
+            if attr.shape[1] != 1:
+                attr = attr.sum(dim=1, keepdim=True)
+            out[start : start + chunk.shape[0]] = attr.cpu().numpy()
+    finally:
+        model.train(was_training)
+    return out
+
+
+def quantus_explain_func(model: Any, inputs: Any, targets: Any, **kwargs: Any) -> np.ndarray:
+    """Quantus ``explain_func``: numpy (or tensor) inputs/targets -> float32 numpy (N, 1, H, W).
+
+    ``kwargs``: ``method`` (registry name, required), optional ``batch_size`` (64), optional ``device``
+    (accepted because Quantus injects it, but the inputs always go to the device of the ``model`` passed in:
+    under MPRT that is Quantus's randomised copy), and the method's own parameters. A Quantus
+    ``ModelInterface`` is unwrapped to its torch model.
+    """
+    params = dict(kwargs)
+    name = params.pop("method", None)
+    if name is None:
+        raise ValueError("quantus_explain_func needs explain_func_kwargs['method'] (a registry name)")
+    batch_size = params.pop("batch_size", 64)
+    params.pop("device", None)
+    if not isinstance(model, nn.Module) and hasattr(model, "get_model"):
+        model = model.get_model()
+    x = torch.from_numpy(np.asarray(inputs)) if not isinstance(inputs, torch.Tensor) else inputs
+    y = torch.from_numpy(np.asarray(targets)) if not isinstance(targets, torch.Tensor) else targets
+    return explain(name, model, x, y, batch_size=batch_size, **params)

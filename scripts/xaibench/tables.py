@@ -1,0 +1,205 @@
+"""Score tables: long per-sample scores, per-(dataset, model, method, metric) summaries, non-finite report.
+
+Only pandas/numpy/scipy: no torch, no Quantus, so table and report jobs stay cheap. Category and direction
+come from each :class:`xaibench.metrics.MetricResult` (filled by ``evaluate_metric`` from the Quantus
+class), not from a lookup here.
+
+Non-finite scores (NaN from Quantus, e.g. a constant explanation in a correlation, or inf) are kept in the
+long table; summaries compute mean/std/CI over the finite scores and count the rest in ``n_nonfinite``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from xaibench.metrics import MetricResult
+
+SCORE_COLUMNS = [
+    "dataset",
+    "model",
+    "method",
+    "metric",
+    "category",
+    "direction",
+    "sample",
+    "score",
+    "params",
+    "note",
+]
+GROUP_COLUMNS = ["dataset", "model", "method", "metric"]
+SUMMARY_COLUMNS = [
+    *GROUP_COLUMNS,
+    "category",
+    "direction",
+    "mean",
+    "std",
+    "ci95_low",
+    "ci95_high",
+    "n",
+    "n_nonfinite",
+    "params",
+]
+NONFINITE_COLUMNS = [
+    *GROUP_COLUMNS,
+    "n_total",
+    "n_nonfinite",
+    "n_nan",
+    "n_inf",
+    "fraction_nonfinite",
+    "samples",
+    "notes",
+]
+# How many non-finite sample ids the report lists per row.
+MAX_LISTED_SAMPLES = 20
+
+
+def params_json(params: Mapping[str, Any]) -> str:
+    """Compact, key-sorted JSON for the ``params`` column (numpy scalars/arrays become plain values)."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)
+
+
+def scores_frame(
+    results: Mapping[str, MetricResult],
+    *,
+    dataset: str,
+    model: str,
+    method: str,
+    sample_ids: Sequence[Any],
+) -> pd.DataFrame:
+    """Long table: one row per sample x metric, columns :data:`SCORE_COLUMNS`, scores as float64."""
+    ids = list(sample_ids)
+    frames = []
+    for metric, result in results.items():
+        scores = np.asarray(result.scores, dtype=np.float64).reshape(-1)
+        if scores.shape[0] != len(ids):
+            raise ValueError(f"metric {metric!r}: {scores.shape[0]} scores for {len(ids)} sample ids")
+        if not result.category or not result.direction:
+            raise ValueError(
+                f"metric {metric!r}: MetricResult has no category/direction (build it with evaluate_metric)"
+            )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "dataset": dataset,
+                    "model": model,
+                    "method": method,
+                    "metric": metric,
+                    "category": result.category,
+                    "direction": result.direction,
+                    "sample": ids,
+                    "score": scores,
+                    "params": params_json(result.params),
+                    "note": result.note,
+                },
+                columns=SCORE_COLUMNS,
+            )
+        )
+    if not frames:
+        return pd.DataFrame(
+            {c: pd.Series(dtype="float64" if c == "score" else object) for c in SCORE_COLUMNS}
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _t_quantile(df: int) -> float:
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, df))
+
+
+def describe_scores(values: Any) -> dict[str, float | int]:
+    """mean, std (ddof=1), 95% t-interval, n over finite values; n_nonfinite counts NaN and +-inf."""
+    arr = np.asarray(values, dtype=np.float64).reshape(-1)
+    finite = arr[np.isfinite(arr)]
+    n = int(finite.size)
+    out: dict[str, float | int] = {
+        "mean": math.nan,
+        "std": math.nan,
+        "ci95_low": math.nan,
+        "ci95_high": math.nan,
+        "n": n,
+        "n_nonfinite": int(arr.size - n),
+    }
+    if n >= 1:
+        out["mean"] = float(finite.mean())
+    if n >= 2:
+        std = float(finite.std(ddof=1))
+        half = _t_quantile(n - 1) * std / math.sqrt(n)
+        out.update(std=std, ci95_low=out["mean"] - half, ci95_high=out["mean"] + half)
+    return out
+
+
+def summarise(scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per (dataset, model, method, metric) -- per distinct params too, should a metric appear
+    with several parameter sets -- with :data:`SUMMARY_COLUMNS`, in order of first appearance."""
+    _require(scores, SCORE_COLUMNS, "scores")
+    keys = [*GROUP_COLUMNS, "category", "direction", "params"]
+    rows = []
+    for key, group in scores.groupby(keys, sort=False, dropna=False):
+        row = dict(zip(keys, key, strict=True))
+        row.update(describe_scores(group["score"].to_numpy()))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS).astype({"n": "int64", "n_nonfinite": "int64"})
+
+
+def nonfinite_report(scores: pd.DataFrame) -> pd.DataFrame:
+    """Groups with NaN/inf scores, for the report: counts by kind and the first non-finite sample ids.
+
+    Takes the long scores frame (``score`` column); a summary frame (``n_nonfinite`` column, no
+    ``score``) is filtered as is.
+    """
+    if "score" not in scores.columns:
+        _require(scores, ["n_nonfinite"], "summary")
+        return scores[scores["n_nonfinite"] > 0].reset_index(drop=True)
+    _require(scores, [*GROUP_COLUMNS, "sample", "score"], "scores")
+    rows = []
+    for key, group in scores.groupby(GROUP_COLUMNS, sort=False, dropna=False):
+        values = group["score"].to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if not bad.any():
+            continue
+        ids = group["sample"].to_numpy()[bad]
+        listed = ",".join(str(i) for i in ids[:MAX_LISTED_SAMPLES])
+        if ids.size > MAX_LISTED_SAMPLES:
+            listed += f",... (+{ids.size - MAX_LISTED_SAMPLES})"
+        row = dict(zip(GROUP_COLUMNS, key, strict=True))
+        row.update(
+            n_total=int(values.size),
+            n_nonfinite=int(bad.sum()),
+            n_nan=int(np.isnan(values).sum()),
+            n_inf=int(np.isinf(values).sum()),
+            fraction_nonfinite=float(bad.mean()),
+            samples=listed,
+            notes=_notes(group),
+        )
+        rows.append(row)
+    return pd.DataFrame(rows, columns=NONFINITE_COLUMNS)
+
+
+def _notes(group: pd.DataFrame) -> str:
+    """The distinct non-empty notes of a group (why scores are NaN, where known)."""
+    if "note" not in group.columns:
+        return ""
+    notes = group["note"].dropna().astype(str)
+    return " | ".join(dict.fromkeys(n for n in notes if n.strip()))
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what} frame lacks columns {missing}")

@@ -1,0 +1,317 @@
+"""Every registered Quantus metric runs on the tiny model/batch; compat patches and fixes behave."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from xaibench.metrics import METRICS, PRESETS, evaluate_metric, metric_info
+
+# Tiny settings keep the whole file well under 90 s on 2 CPU cores.
+TEST_PARAMS: dict[str, dict] = {
+    "faithfulness_correlation": {"nr_runs": 5},
+    "max_sensitivity": {"nr_samples": 2},
+    "avg_sensitivity": {"nr_samples": 2},
+}
+CATEGORIES = {"Faithfulness", "Robustness", "Localisation", "Complexity", "Randomisation", "Axiomatic"}
+
+
+def saliency(model, inputs, targets, **kwargs):
+    """|d f_target / d x| summed over channels: a tiny explain_func independent of xaibench.methods."""
+    import torch
+
+    del kwargs  # Quantus passes device=...
+    x = torch.as_tensor(np.asarray(inputs), dtype=torch.float32).requires_grad_(True)
+    out = model(x)
+    target = out[torch.arange(len(x)), torch.as_tensor(np.asarray(targets), dtype=torch.long)]
+    (grad,) = torch.autograd.grad(target.sum(), x)
+    return grad.abs().sum(dim=1).detach().numpy()
+
+
+@pytest.fixture(scope="module")
+def batch(tiny_model, tiny_batch):
+    x, y, masks = tiny_batch
+    return tiny_model, x, y, masks, saliency(tiny_model, x, y)
+
+
+def run(name, batch, **kwargs):
+    model, x, y, masks, a = batch
+    params = {**TEST_PARAMS.get(name, {}), **kwargs.pop("params", {})}
+    return evaluate_metric(name, model, x, y, a, masks, explain_func=saliency, params=params, **kwargs)
+
+
+@pytest.mark.parametrize("name", METRICS.names())
+def test_metric_returns_finite_scores(name, batch):
+    n = batch[1].shape[0]
+    result = run(name, batch)
+    assert result.scores.shape == (n,)
+    assert result.scores.dtype == np.float64
+    assert np.all(np.isfinite(result.scores)), result.scores
+    spec = METRICS.get(name)
+    if spec.curve:
+        assert result.curves is not None
+        assert result.curves.shape == (n, result.params["curve_steps"])
+        assert 16 <= result.curves.shape[1] <= 64
+    else:
+        assert result.curves is None
+    json.dumps(result.params)  # JSON-serialisable as is
+    assert result.params["softmax"] in (True, False, None)
+    assert result.category in CATEGORIES
+    assert result.direction in ("higher", "lower", "none")
+
+
+@pytest.mark.parametrize("name", METRICS.names())
+def test_category_and_direction_match_quantus(name):
+    import quantus
+
+    spec = METRICS.get(name)
+    cls = getattr(quantus, spec.quantus_class)
+    info = metric_info(name)
+    assert info["category"] == cls.evaluation_category.value
+    assert info["quantus_direction"] == cls.score_direction.value.lower()
+    if name == "region_perturbation":  # AOPC of a MoRF order: higher is better (documented override)
+        assert info["direction"] == "higher"
+    else:
+        assert info["direction"] == info["quantus_direction"]
+    assert all(isinstance(info[k], str) for k in ("category", "direction", "quantus_class"))
+
+
+def test_registry_covers_all_six_categories():
+    assert {metric_info(name)["category"] for name in METRICS.names()} == CATEGORIES
+    for name in METRICS.names():
+        spec = METRICS.get(name)
+        assert spec.needs_mask == (metric_info(name)["category"] == "Localisation")
+
+
+def test_numpy_compat_and_pixel_flipping_auc(batch):
+    import quantus
+
+    from xaibench.compat import apply_numpy_compat
+
+    apply_numpy_compat()
+    apply_numpy_compat()  # idempotent
+    assert vars(np)["trapz"] is np.trapezoid  # removed in numpy 2.x, restored as an alias
+    assert np.isnan(vars(np)["NaN"])
+
+    model, x, y, _, a = batch
+    result = run("pixel_flipping", batch)
+    steps = result.params["curve_steps"]
+    assert steps * result.params["features_in_step"] == x.shape[2] * x.shape[3]
+    # Quantus's own AUC path uses np.trapz (dx = 1); xaibench's score is on an x axis scaled to [0, 1].
+    metric = quantus.PixelFlipping(
+        features_in_step=result.params["features_in_step"],
+        return_auc_per_sample=True,
+        disable_warnings=True,
+    )
+    np.random.seed(0)  # noqa: NPY002
+    quantus_auc = np.asarray(metric(model=model, x_batch=x, y_batch=y, a_batch=a, channel_first=True))
+    np.testing.assert_allclose(result.scores * (steps - 1), quantus_auc, rtol=1e-6)
+    np.testing.assert_allclose(result.scores, np.trapezoid(result.curves, dx=1 / (steps - 1), axis=1))
+
+
+def test_region_perturbation_aopc_and_direction(batch):
+    result = run("region_perturbation", batch)
+    steps = result.curves.shape[1]
+    np.testing.assert_allclose(result.scores, result.curves.sum(axis=1) / (steps + 1))
+    assert result.params["order"] == "morf" and result.direction == "higher"
+    lerf = run("region_perturbation", batch, params={"order": "lerf", "regions_evaluation": 4})
+    assert lerf.direction == "lower" and lerf.curves.shape[1] == 4
+
+
+def test_samek2017_preset_runs(batch):
+    assert PRESETS["samek2017"]["metric"] == "region_perturbation"
+    result = run("region_perturbation", batch, params={"preset": "samek2017"})
+    params = result.params
+    assert params["preset"] == "samek2017"
+    assert params["patch_size"] == 9 and params["order"] == "morf"
+    assert params["perturb_func"] == "uniform_noise_replacement"
+    # A 32x32 image padded to 36x36 holds 16 non-overlapping 9x9 regions: L = min(100, 16).
+    assert result.curves.shape == (batch[1].shape[0], 16)
+    assert np.all(np.isfinite(result.scores))
+    with pytest.raises(ValueError, match="samek2017"):
+        run("pixel_flipping", batch, params={"preset": "samek2017"})
+
+
+def test_uniform_noise_replacement_stays_in_range():
+    from xaibench.metrics import uniform_noise_replacement
+
+    rng = np.random.default_rng(1)
+    arr = rng.uniform(0.3, 0.6, size=(3, 50)).astype(np.float32)
+    idx = np.tile(np.arange(10), (3, 1))
+    out = uniform_noise_replacement(arr, idx, perturb_baseline="black")
+    np.testing.assert_array_equal(out[:, 10:], arr[:, 10:])
+    assert not np.allclose(out[:, :10], arr[:, :10])
+    assert np.all(out >= arr.min(axis=1, keepdims=True)) and np.all(out <= arr.max(axis=1, keepdims=True))
+    assert out.dtype == arr.dtype
+
+
+def test_unknown_and_fixed_params_raise(batch):
+    with pytest.raises(ValueError, match=r"pixel_flipping.*'not_a_param'"):
+        run("pixel_flipping", batch, params={"not_a_param": 1})
+    with pytest.raises(ValueError, match=r"pixel_flipping.*'return_auc_per_sample'"):
+        run("pixel_flipping", batch, params={"return_auc_per_sample": True})
+    with pytest.raises(ValueError, match=r"sparseness.*'return_aggregate'"):
+        run("sparseness", batch, params={"return_aggregate": True})
+    with pytest.raises(ValueError, match="top_k_intersection"):
+        run("top_k_intersection", batch, params={"k": 5000})
+    with pytest.raises(ValueError, match="unknown preset"):
+        run("region_perturbation", batch, params={"preset": "nope"})
+
+
+def test_missing_inputs_raise(batch):
+    model, x, y, masks, a = batch
+    with pytest.raises(ValueError, match=r"pointing_game.*mask"):
+        evaluate_metric("pointing_game", model, x, y, a, None)
+    with pytest.raises(ValueError, match=r"max_sensitivity.*explain_func"):
+        evaluate_metric("max_sensitivity", model, x, y, a, masks)
+
+
+def test_masks_shape_and_empty_masks(batch):
+    model, x, y, masks, a = batch
+    full = evaluate_metric("pointing_game", model, x, y, a, masks)
+    squeezed = evaluate_metric("pointing_game", model, x, y, a[:, None], masks[:, 0])
+    np.testing.assert_array_equal(full.scores, squeezed.scores)
+    assert set(np.unique(full.scores)) <= {0.0, 1.0}
+    empty = masks.copy()
+    empty[1] = False
+    for name in ("pointing_game", "auc", "top_k_intersection"):
+        scores = evaluate_metric(name, model, x, y, a, empty).scores
+        assert np.isnan(scores[1]) and np.all(np.isfinite(np.delete(scores, 1))), name
+
+
+def test_seed_makes_results_reproducible(batch):
+    first = run("faithfulness_correlation", batch, seed=3).scores
+    again = run("faithfulness_correlation", batch, seed=3).scores
+    np.testing.assert_array_equal(first, again)
+
+
+def test_fast_check_patch_active_and_equivalent():
+    from quantus.helpers import asserts
+
+    from xaibench.compat import (
+        has_multiple_values,
+        original_assert_attributions,
+        patch_quantus_fast_checks,
+        quantus_fast_checks_active,
+    )
+    from xaibench.metrics import _quantus
+
+    _quantus()
+    patch_quantus_fast_checks()  # idempotent
+    assert quantus_fast_checks_active()
+    original = original_assert_attributions()
+    assert original is not asserts.assert_attributions
+
+    def verdict(check, x, a):
+        try:
+            check(x_batch=x, a_batch=a)
+        except AssertionError as exc:
+            return str(exc)
+        return "ok"
+
+    x = np.zeros((2, 1, 4, 4), dtype=np.float32)
+    rng = np.random.default_rng(0)
+    cases = {
+        "constant": np.full((2, 1, 4, 4), 0.5),
+        "varying": rng.random((2, 1, 4, 4)),
+        "zeros": np.zeros((2, 1, 4, 4)),
+        "ones": np.ones((2, 1, 4, 4)),
+        "negative": -rng.random((2, 1, 4, 4)),
+        "signed_zero": np.array([0.0, -0.0, 0.5, 0.5] * 8).reshape(2, 1, 4, 4),
+        "one_nan": np.where(np.arange(32).reshape(2, 1, 4, 4) == 3, np.nan, 0.5),
+        "all_nan": np.full((2, 1, 4, 4), np.nan),
+    }
+    for label, a in cases.items():
+        assert verdict(asserts.assert_attributions, x, a) == verdict(original, x, a), label
+    assert verdict(asserts.assert_attributions, x, cases["constant"]) != "ok"
+    assert verdict(asserts.assert_attributions, x, cases["varying"]) == "ok"
+    for a in [*cases.values(), np.array([1.0]), np.array([]), np.array([0.0, -0.0])]:
+        assert has_multiple_values(a) == (len(set(a.flatten().tolist())) > 1)
+
+
+def test_non_sensitivity_fix_matches_quantus_for_single_pixels(tiny_model, tiny_batch):
+    import quantus
+
+    from xaibench.metrics import _fixed_classes
+
+    x, y, _ = tiny_batch
+    x = np.ascontiguousarray(x[:, :, 4:12, 4:12])  # 64 pixels: one forward pass per pixel stays cheap
+    a = saliency(tiny_model, x, y)
+    kwargs = dict(model=tiny_model, x_batch=x, y_batch=y, a_batch=a, channel_first=True)
+    expected = quantus.NonSensitivity(features_in_step=1, disable_warnings=True)(**kwargs)
+    fixed = _fixed_classes()["non_sensitivity"](features_in_step=1, disable_warnings=True)(**kwargs)
+    np.testing.assert_array_equal(np.asarray(fixed), np.asarray(expected))
+    grouped = _fixed_classes()["non_sensitivity"](features_in_step=8, disable_warnings=True)(**kwargs)
+    assert np.asarray(grouped).shape == (x.shape[0],)
+
+
+def test_input_invariance_holds_for_gradients(batch):
+    # The shifted model computes exactly f(x) on x - 1, so plain gradients must be invariant.
+    assert np.all(run("input_invariance", batch).scores == 1.0)
+
+
+def input_x_gradient(model, inputs, targets, **kwargs):
+    return saliency(model, inputs, targets) * np.asarray(inputs).sum(axis=1)
+
+
+def test_input_invariance_detects_shift_dependence(tiny_model, tiny_batch):
+    # Gradient x input changes with the input shift; the metric must say so. (A +1 shift keeps the
+    # shifted attributions positive: Quantus rejects all-negative attribution batches.)
+    x, y, masks = tiny_batch
+    a = input_x_gradient(tiny_model, x, y)
+    result = evaluate_metric(
+        "input_invariance",
+        tiny_model,
+        x,
+        y,
+        a,
+        masks,
+        explain_func=input_x_gradient,
+        params={"input_shift": 1.0},
+    )
+    assert np.all(result.scores == 0.0)
+
+
+@pytest.mark.parametrize("padding", [0, 1])
+def test_mean_shift_model_is_equivalent(tiny_model, tiny_batch, padding):
+    import torch
+    from torch import nn
+
+    from xaibench.metrics import _mean_shift_model
+
+    x = torch.as_tensor(tiny_batch[0])
+    torch.manual_seed(0)
+    with_bias = nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=padding), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 2)
+    ).eval()
+    for model in (tiny_model, with_bias):
+        shifted = _mean_shift_model(model, -1.0, (1, *x.shape[1:]))
+        with torch.no_grad():
+            torch.testing.assert_close(shifted(x - 1.0), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_constant_maps_score_nan_with_a_note(tiny_model, tiny_batch):
+    """Quantus refuses constant attributions: those samples are NaN (counted), the rest are scored."""
+    x, y, s = tiny_batch
+    a = np.random.default_rng(0).random(x.shape).astype(np.float32)
+    a[1] = 0.0
+    result = evaluate_metric("sparseness", tiny_model, x, y, a, s)
+    assert np.isnan(result.scores[1]) and np.isfinite(np.delete(result.scores, 1)).all()
+    assert "1 constant attribution map" in result.note
+    everything_constant = evaluate_metric("pixel_flipping", tiny_model, x, y, np.zeros_like(a), s)
+    assert np.isnan(everything_constant.scores).all() and everything_constant.category == "Faithfulness"
+
+
+def test_refused_re_explanation_is_nan_with_a_note(tiny_model, tiny_batch):
+    """A metric whose re-explanation is constant (e.g. Grad-CAM of a randomised model) gives NaN."""
+    x, y, s = tiny_batch
+    a = np.random.default_rng(0).random(x.shape).astype(np.float32)
+
+    def zero_explainer(model, inputs, targets, **kwargs):
+        return np.zeros((len(inputs), 1, *np.shape(inputs)[2:]), dtype=np.float32)
+
+    result = evaluate_metric("efficient_mprt", tiny_model, x, y, a, s, explain_func=zero_explainer, params={})
+    assert np.isnan(result.scores).all()
+    assert "refused" in result.note

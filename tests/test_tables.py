@@ -1,0 +1,129 @@
+"""Score tables: long form, summaries with t-intervals, non-finite accounting."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from xaibench.metrics import MetricResult
+from xaibench.tables import (
+    SCORE_COLUMNS,
+    SUMMARY_COLUMNS,
+    nonfinite_report,
+    scores_frame,
+    summarise,
+)
+
+
+def result(scores, category="Faithfulness", direction="higher", **params):
+    return MetricResult(
+        scores=np.asarray(scores, dtype=np.float64),
+        curves=None,
+        params=params,
+        category=category,
+        direction=direction,
+    )
+
+
+def hand_frame(values_by_metric):
+    rows = []
+    for metric, values in values_by_metric.items():
+        for i, v in enumerate(values):
+            rows.append(["ts", "small_cnn", "saliency", metric, "Complexity", "lower", i, v, "{}", ""])
+    return pd.DataFrame(rows, columns=SCORE_COLUMNS)
+
+
+def test_scores_frame_one_row_per_sample_and_metric():
+    results = {
+        "sparseness": result([0.1, 0.2, 0.3], "Complexity", "higher", abs=True),
+        "pixel_flipping": result([0.5, np.nan, 0.7], "Faithfulness", "lower", features_in_step=32),
+    }
+    frame = scores_frame(results, dataset="ts", model="small_cnn", method="saliency", sample_ids=[10, 11, 12])
+    assert list(frame.columns) == SCORE_COLUMNS
+    assert len(frame) == 6
+    assert frame.groupby("metric").size().to_dict() == {"pixel_flipping": 3, "sparseness": 3}
+    pf = frame[frame["metric"] == "pixel_flipping"]
+    assert list(pf["sample"]) == [10, 11, 12]
+    assert np.isnan(pf["score"].iloc[1])  # NaN kept, not dropped
+    assert set(pf["category"]) == {"Faithfulness"} and set(pf["direction"]) == {"lower"}
+    assert json.loads(pf["params"].iloc[0]) == {"features_in_step": 32}
+    assert " " not in pf["params"].iloc[0]  # compact JSON
+    assert frame["score"].dtype == np.float64
+
+
+def test_scores_frame_rejects_mismatch_and_missing_category():
+    with pytest.raises(ValueError, match="sparseness"):
+        scores_frame({"sparseness": result([1.0, 2.0])}, dataset="d", model="m", method="x", sample_ids=[0])
+    with pytest.raises(ValueError, match="category"):
+        scores_frame(
+            {"sparseness": result([1.0], "", "")}, dataset="d", model="m", method="x", sample_ids=[0]
+        )
+
+
+def test_summarise_mean_ci_and_n():
+    values = [1.0, 2.0, 3.0, 4.0]
+    summary = summarise(hand_frame({"complexity": values}))
+    assert list(summary.columns) == SUMMARY_COLUMNS
+    row = summary.iloc[0]
+    assert row["mean"] == pytest.approx(2.5)
+    sd = np.std(values, ddof=1)
+    assert row["std"] == pytest.approx(sd)
+    half = stats.t.ppf(0.975, 3) * sd / math.sqrt(4)  # t(0.975, 3) = 3.182
+    assert row["ci95_low"] == pytest.approx(2.5 - half)
+    assert row["ci95_high"] == pytest.approx(2.5 + half)
+    assert row["ci95_high"] - row["ci95_low"] == pytest.approx(2 * 3.182446 * 1.290994 / 2, rel=1e-5)
+    assert row["n"] == 4 and row["n_nonfinite"] == 0
+    assert (row["category"], row["direction"], row["params"]) == ("Complexity", "lower", "{}")
+
+
+def test_summarise_counts_nan_and_inf_and_excludes_them():
+    frame = hand_frame({"a": [1.0, np.nan, 3.0, np.inf, -np.inf], "b": [np.nan, np.nan], "c": [5.0]})
+    summary = summarise(frame).set_index("metric")
+    assert summary.loc["a", "mean"] == pytest.approx(2.0)
+    assert summary.loc["a", "n"] == 2 and summary.loc["a", "n_nonfinite"] == 3
+    assert summary.loc["b", "n"] == 0 and summary.loc["b", "n_nonfinite"] == 2
+    assert np.isnan(summary.loc["b", "mean"]) and np.isnan(summary.loc["b", "ci95_low"])
+    assert summary.loc["c", "mean"] == 5.0 and np.isnan(summary.loc["c", "std"])
+    assert np.isnan(summary.loc["c", "ci95_high"]) and summary.loc["c", "n"] == 1
+    assert list(summary.index) == ["a", "b", "c"]  # order of first appearance
+
+    report = nonfinite_report(frame).set_index("metric")
+    assert list(report.index) == ["a", "b"]
+    assert report.loc["a", "n_nonfinite"] == 3 and report.loc["a", "n_nan"] == 1
+    assert report.loc["a", "n_inf"] == 2 and report.loc["a", "n_total"] == 5
+    assert report.loc["a", "samples"] == "1,3,4"
+    assert report.loc["b", "fraction_nonfinite"] == 1.0
+    from_summary = nonfinite_report(summarise(frame))
+    assert list(from_summary["metric"]) == ["a", "b"]
+
+
+def test_summarise_separates_datasets_models_methods():
+    frame = pd.concat(
+        [
+            scores_frame({"auc": result([0.5, 0.7])}, dataset="d1", model="m", method="x", sample_ids=[0, 1]),
+            scores_frame({"auc": result([0.9, 0.8])}, dataset="d1", model="m", method="y", sample_ids=[0, 1]),
+            scores_frame({"auc": result([0.1, 0.2])}, dataset="d2", model="m", method="x", sample_ids=[0, 1]),
+        ],
+        ignore_index=True,
+    )
+    summary = summarise(frame)
+    assert len(summary) == 3
+    means = summary.set_index(["dataset", "method"])["mean"]
+    assert means[("d1", "x")] == pytest.approx(0.6) and means[("d2", "x")] == pytest.approx(0.15)
+
+
+def test_tables_import_needs_neither_torch_nor_quantus():
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    code = (
+        f"import sys; sys.path.insert(0, {str(scripts)!r}); import xaibench.tables, xaibench.metrics; "
+        "bad = [m for m in ('torch', 'quantus') if m in sys.modules]; print(bad); assert not bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
