@@ -178,8 +178,13 @@ _add(
     MetricSpec("AvgSensitivity", {"nr_samples": 8}, needs_explain_func=True, notes=_ROBUSTNESS_NOTE),
 )
 # --- localisation -------------------------------------------------------------------------------------
-_LOC_NOTE = "Quantus defaults; a sample with an empty mask scores NaN."
-_add("pointing_game", MetricSpec("PointingGame", {}, needs_mask=True, notes=_LOC_NOTE))
+_LOC_NOTE = (
+    "abs=True (Quantus's default for some of them only): localisation asks where the relevance magnitude "
+    "lies, so signed maps (IG, DeepLift, LRP) compare with unsigned ones and mass ratios stay in [0, 1]; "
+    "otherwise Quantus defaults; a sample with an empty mask scores NaN."
+)
+_LOC = {"abs": True}
+_add("pointing_game", MetricSpec("PointingGame", dict(_LOC), needs_mask=True, notes=_LOC_NOTE))
 _add(
     "attribution_localisation",
     MetricSpec(
@@ -194,7 +199,7 @@ _add(
     "top_k_intersection",
     MetricSpec(
         "TopKIntersection",
-        {"k": 0.05},
+        {"k": 0.05, **_LOC},
         needs_mask=True,
         notes=(
             "k as a fraction of H*W (an int is taken as a pixel count): 0.05 = 51 pixels at 32x32, "
@@ -203,9 +208,18 @@ _add(
         ),
     ),
 )
-_add("relevance_rank_accuracy", MetricSpec("RelevanceRankAccuracy", {}, needs_mask=True, notes=_LOC_NOTE))
-_add("relevance_mass_accuracy", MetricSpec("RelevanceMassAccuracy", {}, needs_mask=True, notes=_LOC_NOTE))
-_add("auc", MetricSpec("AUC", {}, needs_mask=True, notes=_LOC_NOTE + " ROC AUC of a against the mask."))
+_add(
+    "relevance_rank_accuracy",
+    MetricSpec("RelevanceRankAccuracy", dict(_LOC), needs_mask=True, notes=_LOC_NOTE),
+)
+_add(
+    "relevance_mass_accuracy",
+    MetricSpec("RelevanceMassAccuracy", dict(_LOC), needs_mask=True, notes=_LOC_NOTE),
+)
+_add(
+    "auc",
+    MetricSpec("AUC", dict(_LOC), needs_mask=True, notes=_LOC_NOTE + " ROC AUC of |a| against the mask."),
+)
 # --- complexity ---------------------------------------------------------------------------------------
 _add("sparseness", MetricSpec("Sparseness", {}, notes="Quantus defaults (Gini index of |a|)."))
 _add("complexity", MetricSpec("Complexity", {}, notes="Quantus defaults (entropy of the |a| distribution)."))
