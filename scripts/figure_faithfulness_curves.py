@@ -4,7 +4,8 @@ from typing import TYPE_CHECKING
 
 from xaibench.io import load_npz
 from xaibench.logs import job_log
-from xaibench.plots import CURVE_YLABELS, plot_faithfulness_curves
+from xaibench.metrics import METRICS
+from xaibench.plots import plot_faithfulness_curves
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -23,5 +24,5 @@ with job_log(snakemake.log[0]) as log:
         snakemake.output.png,
         snakemake.output.pdf,
         title=f"{w.metric}: {w.dataset} / {w.model}",
-        ylabel=CURVE_YLABELS.get(snakemake.params.registry_metric, "score"),
+        ylabel=METRICS.get(snakemake.params.registry_metric).curve_label,
     )

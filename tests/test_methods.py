@@ -267,3 +267,13 @@ def test_import_is_lazy():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_occlusion_window_as_fraction_of_the_image(tiny_model, tiny_batch):
+    x, y, _ = tiny_batch
+    inputs, targets = torch.from_numpy(x[:2]), torch.from_numpy(y[:2])
+    in_pixels = explain("occlusion", tiny_model, inputs, targets, window=8, stride=4)
+    as_fraction = explain("occlusion", tiny_model, inputs, targets, window=0.25, stride=0.125)
+    np.testing.assert_array_equal(in_pixels, as_fraction)
+    with pytest.raises(ValueError, match="window"):
+        explain("occlusion", tiny_model, inputs, targets, window=1.5)

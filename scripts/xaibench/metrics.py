@@ -90,6 +90,7 @@ class MetricSpec:
     fixed: dict = field(default_factory=dict)
     notes: str = ""
     direction_override: str | None = None
+    curve_label: str = ""  # y-axis of the per-step curve (curve metrics only)
 
 
 @dataclass
@@ -136,6 +137,7 @@ _add(
         "PixelFlipping",
         {"features_in_step": "auto"},
         curve=True,
+        curve_label="target-class output after k perturbation steps",
         fixed={"return_auc_per_sample": False},
         notes=(
             "features_in_step 'auto' = smallest divisor of H*W giving <= 32 steps (32 pixels per step at "
@@ -152,6 +154,7 @@ _add(
         "RegionPerturbation",
         {"patch_size": 4, "regions_evaluation": 32, "order": "morf"},
         curve=True,
+        curve_label="f(x⁰) − f(xᵏ): drop of the target-class output",
         direction_override="higher",
         notes=(
             "Non-overlapping patch_size x patch_size regions ranked by summed relevance, perturbed "
