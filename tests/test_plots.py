@@ -1,4 +1,4 @@
-"""Figures: every plot writes a real PNG and PDF; score normalisation respects directions."""
+"""Figure library: every plot writes a sensible PNG and PDF; score normalisation; edge cases."""
 
 from __future__ import annotations
 
@@ -7,129 +7,299 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.image import imread
 
 from xaibench.plots import (
     ExplanationPanel,
+    is_signed,
+    normalise_map,
     normalise_scores,
     plot_explanation_grid,
     plot_faithfulness_curves,
     plot_metric_heatmap,
     plot_training_curves,
+    save_figure,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-METHODS = ["gradcam", "lime", "occlusion", "saliency", "random", "sobel"]
+METHODS = ["gradcam", "lime", "occlusion", "integrated_gradients", "random", "sobel"]
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
-def _assert_figure(png: Path) -> None:
-    image = imread(png)
-    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
-    assert image[..., :3].std() > 0.01, f"{png} is blank"
-    assert png.with_suffix(".pdf").stat().st_size > 1000
+def assert_png(path: Path) -> np.ndarray:
+    assert path.is_file() and path.stat().st_size > 0
+    image = mpimg.imread(path)
+    assert image.ndim == 3 and image.shape[2] in (3, 4)
+    assert image.shape[0] > 50 and image.shape[1] > 50
+    assert np.ptp(image[..., :3]) > 0.1, "image is (nearly) one colour"
+    return image
 
 
-def _summary() -> pd.DataFrame:
-    rows = []
-    for metric, category, direction in [
+def assert_pdf(path: Path) -> None:
+    assert path.is_file() and path.stat().st_size > 0
+    assert path.read_bytes()[:5] == b"%PDF-"
+
+
+def no_temp_files(folder: Path) -> None:
+    assert not [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def make_panel(tiny_batch, title: str = "ts / small_cnn") -> ExplanationPanel:
+    x, y, masks = tiny_batch
+    rng = np.random.default_rng(1)
+    maps = {
+        "gradcam": masks.astype(float) * 3.0,  # non-negative
+        "lime": masks.astype(float) - 0.5 * rng.random(masks.shape),  # signed
+        "occlusion": rng.normal(size=masks.shape),
+        "integrated_gradients": np.where(masks, 1.0, -0.2) * rng.random(masks.shape),
+        "random": rng.random(masks.shape),
+        "sobel": np.zeros(masks.shape),  # constant map must not crash
+    }
+    names = ["square", "triangle"]
+    return ExplanationPanel(
+        title=title,
+        images=x,
+        maps=maps,
+        labels=[names[i] for i in y],
+        predictions=[names[1 - i] if k == 0 else names[i] for k, i in enumerate(y)],
+        masks=masks,
+    )
+
+
+def make_summary(n_methods: int = 5, metrics=None) -> pd.DataFrame:
+    metrics = metrics or [
         ("pixel_flipping", "Faithfulness", "lower"),
+        ("faithfulness_correlation", "Faithfulness", "higher"),
+        ("sparseness", "Complexity", "higher"),
+        ("effective_complexity", "Complexity", ""),
         ("pointing_game", "Localisation", "higher"),
-        ("complexity", "Complexity", "lower"),
-        ("random_logit", "Randomisation", "none"),
-    ]:
-        for i, method in enumerate(METHODS):
-            rows.append(
-                {
-                    "dataset": "ts_rotation",
-                    "model": "small_cnn",
-                    "method": method,
-                    "metric": metric,
-                    "category": category,
-                    "direction": direction,
-                    "mean": float(i),
-                    "std": 0.1,
-                    "ci95_low": i - 0.1,
-                    "ci95_high": i + 0.1,
-                    "n": 8,
-                    "n_nonfinite": 0,
-                }
-            )
+    ]
+    rng = np.random.default_rng(0)
+    methods = [*METHODS, *[f"method_{k}" for k in range(max(0, n_methods - len(METHODS)))]][:n_methods]
+    rows = []
+    for dataset, model in [("ts_rotation", "small_cnn"), ("ts_plain", "small_cnn")]:
+        for metric, category, direction in metrics:
+            for method in methods:
+                mean = float(rng.normal(1.0, 0.3))
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "model": model,
+                        "method": method,
+                        "metric": metric,
+                        "category": category,
+                        "direction": direction,
+                        "mean": mean,
+                        "ci95_low": mean - 0.1,
+                        "ci95_high": mean + 0.1,
+                        "n": 8,
+                        "n_nonfinite": 0,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
-def test_normalise_scores_makes_the_best_method_one():
-    scores = normalise_scores(_summary()).set_index(["metric", "method"])["score"]
-    # higher is better: the largest mean gets 1; lower is better: the smallest mean gets 1
-    assert scores["pointing_game", METHODS[-1]] == 1.0 and scores["pointing_game", METHODS[0]] == 0.0
-    assert scores["pixel_flipping", METHODS[0]] == 1.0 and scores["pixel_flipping", METHODS[-1]] == 0.0
-    assert scores.between(0, 1).all()
+# --------------------------------------------------------------------------------------------------
+# explanation grid
 
 
-def test_normalise_scores_keeps_nan():
-    summary = _summary()
-    summary.loc[0, "mean"] = np.nan
-    assert np.isnan(normalise_scores(summary).loc[0, "score"])
+def test_explanation_grid_writes_png_and_pdf(tmp_path, tiny_batch):
+    panels = [make_panel(tiny_batch, "ts_rotation / small_cnn"), make_panel(tiny_batch, "ts_plain / cnn")]
+    del panels[1].maps["lime"]  # a method missing from one panel is an empty cell
+    plot_explanation_grid(panels, METHODS, tmp_path / "grid.png", tmp_path / "grid.pdf")
+    image = assert_png(tmp_path / "grid.png")
+    assert 0.8 < image.shape[0] / image.shape[1] < 1.6  # 8 sample rows x 7 columns, plus headers
+    assert_pdf(tmp_path / "grid.pdf")
+    no_temp_files(tmp_path)
 
 
-def test_explanation_grid(tmp_path):
-    rng = np.random.default_rng(0)
-    images = np.full((3, 1, 32, 32), 0.2, dtype=np.float32)
-    images[:, :, 8:24, 8:24] = 0.8
-    maps = {m: rng.normal(size=(3, 1, 32, 32)).astype(np.float32) for m in METHODS}
-    maps["gradcam"] = np.abs(maps["gradcam"])
-    panel = ExplanationPanel(
-        title="ts_rotation / small_cnn",
-        images=images,
-        maps=maps,
-        labels=["square"] * 3,
-        predictions=["square", "triangle", "square"],
-        masks=images > 0.5,
-    )
-    png = tmp_path / "grid.png"
-    plot_explanation_grid([panel, panel], METHODS, png, tmp_path / "grid.pdf")
-    _assert_figure(png)
+def test_explanation_grid_accepts_rgb_and_no_masks(tmp_path, tiny_batch):
+    panel = make_panel(tiny_batch)
+    panel.images = np.repeat(panel.images, 3, axis=1)
+    panel.masks = None
+    panel.maps = {k: np.repeat(v, 3, axis=1) for k, v in panel.maps.items()}  # channels are summed
+    plot_explanation_grid([panel], ["gradcam", "lime"], tmp_path / "rgb.png")
+    assert_png(tmp_path / "rgb.png")
 
 
-def test_metric_heatmap_with_nan_cells(tmp_path):
-    summary = _summary()
-    summary.loc[3, ["mean", "ci95_low", "ci95_high"]] = np.nan
-    summary.loc[3, "n_nonfinite"] = 8
-    png = tmp_path / "heatmap.png"
-    plot_metric_heatmap(summary, png, tmp_path / "heatmap.pdf", title="scores")
-    _assert_figure(png)
+def test_explanation_grid_rejects_inconsistent_panel(tmp_path, tiny_batch):
+    panel = make_panel(tiny_batch)
+    panel.labels = panel.labels[:-1]
+    with pytest.raises(ValueError, match="labels"):
+        plot_explanation_grid([panel], METHODS, tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()
 
 
-def test_faithfulness_curves(tmp_path):
-    rng = np.random.default_rng(0)
-    curves = {m: np.cumsum(rng.random((8, 16)), axis=1) for m in METHODS}
-    curves["lime"][0, 3] = np.nan
-    png = tmp_path / "curves.png"
-    plot_faithfulness_curves(curves, png, tmp_path / "curves.pdf", title="pixel flipping")
-    _assert_figure(png)
-    with pytest.raises(ValueError):
-        plot_faithfulness_curves({"a": np.zeros((2, 5)), "b": np.zeros((2, 6))}, tmp_path / "bad.png")
+def test_map_normalisation_rules():
+    assert not is_signed([np.array([[0.0, 1.0], [2.0, 3.0]])])
+    assert not is_signed([np.array([[-1e-6, 1.0], [2.0, 3.0]])])  # numerical noise below 1 % of the mass
+    assert is_signed([np.array([[-1.0, 1.0], [2.0, 3.0]])])
+    assert not is_signed([np.zeros((2, 2))])
+
+    signed = normalise_map(np.array([[-4.0, 2.0], [0.0, np.nan]]), signed=True)
+    assert signed.min() >= -1 and signed.max() <= 1 and signed[1, 1] == 0
+    assert signed[0, 0] == -1 and 0 < signed[0, 1] < 1
+    unsigned = normalise_map(np.array([[-4.0, 2.0], [0.0, 1.0]]), signed=False)
+    assert unsigned.min() == 0 and unsigned.max() == 1
+    assert np.all(normalise_map(np.zeros((3, 3)), signed=True) == 0)
 
 
-def test_training_curves(tmp_path):
-    history = pd.DataFrame(
+# --------------------------------------------------------------------------------------------------
+# metric heatmap
+
+
+def test_normalise_scores_best_is_one_and_lower_is_flipped():
+    summary = pd.DataFrame(
         {
-            "run": ["a/m"] * 3 + ["b/m"] * 3,
-            "epoch": [1, 2, 3] * 2,
-            "train_loss": [0.7, 0.3, 0.1, 0.6, 0.4, 0.2],
-            "val_loss": [0.6, 0.3, 0.2, 0.7, 0.5, 0.3],
-            "train_acc": [0.5, 0.8, 0.95, 0.6, 0.7, 0.9],
-            "val_acc": [0.55, 0.85, 0.97, 0.5, 0.75, 0.88],
+            "dataset": "d",
+            "model": "m",
+            "method": ["a", "b", "c"] * 3,
+            "metric": ["up"] * 3 + ["down"] * 3 + ["free"] * 3,
+            "direction": ["higher"] * 3 + ["lower"] * 3 + [""] * 3,
+            "mean": [1.0, 3.0, 2.0, 10.0, 30.0, 20.0, 5.0, 7.0, 6.0],
         }
     )
-    png = tmp_path / "training.png"
-    plot_training_curves(history, png, tmp_path / "training.pdf", title="training")
-    _assert_figure(png)
+    scores = normalise_scores(summary).set_index(["metric", "method"])["score"]
+    assert scores["up", "b"] == 1.0 and scores["up", "a"] == 0.0 and scores["up", "c"] == 0.5
+    assert scores["down", "a"] == 1.0 and scores["down", "b"] == 0.0  # lower is better: flipped
+    assert scores["free", "b"] == 1.0 and scores["free", "a"] == 0.0  # no direction: plain min-max
+    assert len(normalise_scores(summary)) == len(summary)
 
 
-def test_plots_do_not_import_torch():
-    code = "import sys, xaibench.plots; assert 'torch' not in sys.modules, 'torch imported'"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "scripts")}
-    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+def test_normalise_scores_groups_nan_and_ties():
+    summary = pd.DataFrame(
+        {
+            "dataset": ["d1", "d1", "d2", "d2", "d3", "d3"],
+            "model": "m",
+            "method": ["a", "b"] * 3,
+            "metric": "x",
+            "direction": "lower",
+            "mean": [1.0, 2.0, np.nan, 5.0, 4.0, 4.0],
+        }
+    )
+    score = normalise_scores(summary)["score"].tolist()
+    assert score[:2] == [1.0, 0.0]  # normalised within (dataset, model, metric)
+    assert np.isnan(score[2]) and score[3] == 0.5  # NaN stays NaN; a single finite value has no spread
+    assert score[4:] == [0.5, 0.5]
+    with pytest.raises(ValueError, match="mean"):
+        normalise_scores(summary.drop(columns="mean"))
+
+
+def test_metric_heatmap_writes_png_and_pdf(tmp_path):
+    plot_metric_heatmap(make_summary(), tmp_path / "heat.png", tmp_path / "heat.pdf", title="scores")
+    assert_png(tmp_path / "heat.png")
+    assert_pdf(tmp_path / "heat.pdf")
+    no_temp_files(tmp_path)
+
+
+def test_metric_heatmap_with_nan_cells_and_many_columns(tmp_path):
+    metrics = [(f"metric_{k}", f"Category{k % 6}", ["higher", "lower", "n/a"][k % 3]) for k in range(20)]
+    summary = make_summary(n_methods=16, metrics=metrics)
+    summary.loc[::7, "mean"] = np.nan
+    summary.loc[::11, "n_nonfinite"] = 3
+    summary.loc[summary["metric"] == "metric_3", "mean"] = np.nan  # a whole column of NaN
+    summary.loc[summary["metric"] == "metric_4", "mean"] = np.inf
+    plot_metric_heatmap(summary, tmp_path / "nan.png")
+    assert_png(tmp_path / "nan.png")
+
+
+def test_metric_heatmap_minimal_columns(tmp_path):
+    summary = make_summary()[["method", "metric", "mean"]].drop_duplicates(["method", "metric"])
+    plot_metric_heatmap(summary, tmp_path / "minimal.png")
+    assert_png(tmp_path / "minimal.png")
+
+
+def test_metric_heatmap_rejects_duplicates_and_empty(tmp_path):
+    summary = make_summary()
+    with pytest.raises(ValueError, match="duplicate"):
+        plot_metric_heatmap(pd.concat([summary, summary.head(1)]), tmp_path / "dup.png")
+    with pytest.raises(ValueError, match="empty"):
+        plot_metric_heatmap(summary.head(0), tmp_path / "empty.png")
+
+
+# --------------------------------------------------------------------------------------------------
+# curves
+
+
+def test_faithfulness_curves_write_png_and_pdf_with_nan(tmp_path):
+    rng = np.random.default_rng(0)
+    curves = {
+        m: np.exp(-0.1 * (k + 1) * np.arange(20)) + rng.normal(0, 0.05, (12, 20))
+        for k, m in enumerate(METHODS)
+    }
+    curves["lime"][0, 5:] = np.nan
+    curves["occlusion"][:, -1] = np.nan  # a step with no finite value at all
+    curves["sobel"] = curves["sobel"][:1]  # a single sample: no CI band
+    plot_faithfulness_curves(
+        curves, tmp_path / "pf.png", tmp_path / "pf.pdf", title="pixel flipping", ylabel="p(target)"
+    )
+    assert_png(tmp_path / "pf.png")
+    assert_pdf(tmp_path / "pf.pdf")
+    no_temp_files(tmp_path)
+
+
+def test_faithfulness_curves_length_mismatch_raises(tmp_path):
+    curves = {"gradcam": np.zeros((3, 10)), "random": np.zeros((3, 11))}
+    with pytest.raises(ValueError, match="same length"):
+        plot_faithfulness_curves(curves, tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()
+    with pytest.raises(ValueError):
+        plot_faithfulness_curves({}, tmp_path / "none.png")
+
+
+def test_training_curves_several_runs(tmp_path):
+    epochs = np.arange(1, 11)
+    frames = [
+        pd.DataFrame(
+            {
+                "run": run,
+                "epoch": epochs,
+                "train_loss": np.exp(-epochs / (3 + k)),
+                "val_loss": np.exp(-epochs / (4 + k)) + 0.05,
+                "train_acc": 1 - 0.5 * np.exp(-epochs / 3),
+                "val_acc": 1 - 0.5 * np.exp(-epochs / 4) - 0.02,
+            }
+        )
+        for k, run in enumerate(["ts_rotation/small_cnn", "ts_plain/small_cnn"])
+    ]
+    history = pd.concat(frames, ignore_index=True)
+    plot_training_curves(history, tmp_path / "train.png", tmp_path / "train.pdf", title="training")
+    assert_png(tmp_path / "train.png")
+    assert_pdf(tmp_path / "train.pdf")
+    single = frames[0].drop(columns="run")
+    single.loc[3, "val_loss"] = np.nan
+    plot_training_curves(single, tmp_path / "single.png")
+    assert_png(tmp_path / "single.png")
+
+
+# --------------------------------------------------------------------------------------------------
+# saving and imports
+
+
+def test_save_figure_closes_and_replaces(tmp_path):
+    import matplotlib.pyplot as plt
+
+    target = tmp_path / "sub" / "fig.png"
+    for value in (1, 2):
+        fig = plt.figure(figsize=(2, 2))
+        fig.add_subplot().plot([0, 1], [0, value])
+        save_figure(fig, target, tmp_path / "sub" / "fig.pdf", dpi=50)
+        assert not plt.fignum_exists(fig.number)
+    assert_png(target)
+    assert_pdf(tmp_path / "sub" / "fig.pdf")
+    no_temp_files(tmp_path / "sub")
+
+
+def test_import_does_not_pull_heavy_libraries():
+    code = (
+        "import sys, xaibench.plots; "
+        "heavy = [m for m in ('torch', 'captum', 'quantus') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SCRIPTS)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr

@@ -13,9 +13,10 @@ Normalisation rules (stated once, used everywhere):
   is more than 1 % of the total absolute mass; the decision is per method (per column), so a column
   never mixes colour scales. Each map is then divided by its own robust scale, the 99.5th percentile of
   ``|a|`` (falling back to ``max |a|``), and clipped: signed maps to [-1, 1] drawn with a symmetric
-  diverging colormap (blue < 0 < red, white at 0), non-negative maps to [0, 1] drawn with a jet-like
-  sequential colormap (turbo). The heatmap is laid over the greyscale input with a per-pixel opacity
-  that grows with ``|value|`` (from 0.15 to 0.7), so unimportant pixels keep showing the input.
+  diverging colormap (blue < 0 < red, white at 0), non-negative maps to [0, 1] (their few negative
+  values clipped to 0) drawn with a jet-like sequential colormap (turbo). Signed columns carry "(±)".
+  The heatmap is laid over the greyscale input with a per-pixel opacity that grows linearly with
+  ``|value|`` (from 0 to 0.75), so unimportant pixels keep showing the input.
   Magnitudes are therefore comparable within an image, not across images or methods.
 * Metric scores (:func:`normalise_scores`, :func:`plot_metric_heatmap`). Within each (dataset, model,
   metric) the per-method means are min-max scaled over methods so that 1 = best and 0 = worst:
@@ -35,9 +36,11 @@ from dataclasses import dataclass
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from xaibench.io import atomic_path
 
@@ -88,7 +91,7 @@ UNDIRECTED_MARK = "↕"
 
 SIGNED_MASS_FRACTION = 0.01  # a method is "signed" above this share of negative attribution mass
 MAP_PERCENTILE = 99.5  # robust per-image scale of an attribution map
-OVERLAY_ALPHA = (0.15, 0.7)  # heatmap opacity at |value| = 0 and |value| = 1
+OVERLAY_ALPHA = (0.0, 0.75)  # heatmap opacity at |value| = 0 and |value| = 1
 SEQUENTIAL_CMAP = "turbo"
 DIVERGING_CMAP = "bwr"
 SCORE_CMAP = "viridis"
@@ -118,13 +121,12 @@ def save_figure(fig: Figure, png_path: PathLike, pdf_path: PathLike | None = Non
 
 
 def _close(fig: Figure) -> None:
-    """Release a figure, also when it was made through pyplot (ours never are)."""
+    """Release a figure made through pyplot; our own :class:`Figure` objects need no more than dropping."""
     import sys
 
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is not None:
         pyplot.close(fig)
-    fig.clear()
 
 
 def method_label(method: str) -> str:
@@ -133,7 +135,7 @@ def method_label(method: str) -> str:
 
 
 def _wrap(text: str, width: int) -> str:
-    return "\n".join(textwrap.wrap(text, width=width, break_long_words=True)) or text
+    return "\n".join(textwrap.wrap(text, width=width, break_long_words=True, break_on_hyphens=False)) or text
 
 
 def _new_figure(width: float, height: float) -> Figure:
@@ -285,7 +287,7 @@ def plot_explanation_grid(
     n_rows = sum(images.shape[0] for _, images, _, _ in prepared)
     n_cols = 1 + len(methods)
     cell, gap = 1.05, 0.22  # inches: one image, space between groups
-    left, right, top, bottom = 1.0, 0.1, 0.55, 0.75
+    left, right, top, bottom = 0.85, 0.1, 0.55, 0.75
     grid_h = n_rows * cell + (len(prepared) - 1) * gap
     width = left + right + n_cols * cell
     height = top + bottom + grid_h
@@ -340,18 +342,18 @@ def plot_explanation_grid(
                         ax.set_title("Input", fontsize=header_size, pad=4)
                 else:
                     method = methods[c - 1]
-                    ax.imshow(grey, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
                     if method in maps:
+                        ax.imshow(grey, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
                         value = normalise_map(maps[method][i], signed[method])
                         extent = (-0.5, grey.shape[1] - 0.5, grey.shape[0] - 0.5, -0.5)
                         ax.imshow(
                             _overlay_rgba(value, signed[method]), interpolation="bilinear", extent=extent
                         )
-                    else:
-                        ax.text(0.5, 0.5, "n/a", ha="center", va="center", fontsize=label_size, color="0.3",
-                                transform=ax.transAxes)  # fmt: skip
+                    else:  # this panel has no map for the method
+                        ax.set_facecolor("0.94")
+                        ax.text(0.5, 0.5, "n/a", ha="center", va="center", fontsize=label_size, color="0.4")
                     if grid_row == 0:
-                        title = _wrap(method_label(method), 13) + (" (±)" if signed[method] else "")
+                        title = _wrap(method_label(method) + (" (±)" if signed[method] else ""), 14)
                         ax.set_title(title, fontsize=header_size, pad=4)
             grid_row += 1
         # group title at the left, centred on the group's rows
@@ -359,7 +361,7 @@ def plot_explanation_grid(
         y_bottom = grid[grid_row - 1, 0].get_position(fig).y0
         group_inches = (y_top - y_bottom) * height
         fig.text(
-            0.25 / width,
+            0.4 / width,
             (y_top + y_bottom) / 2,
             _wrap(panel.title, max(8, int(group_inches * 72 / 6.2))),
             rotation=90,
@@ -391,9 +393,7 @@ def _grid_colourbars(
     for k, (cmap, norm, ticks, ticklabels, label) in enumerate(scales):
         x0 = (1.0 + k * (bar_w * width + 0.9)) / width
         cax = fig.add_axes((x0, (bottom - 0.42) / height, bar_w, 0.1 / height))
-        bar = fig.colorbar(
-            matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), cax=cax, orientation="horizontal"
-        )
+        bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, orientation="horizontal")
         bar.set_ticks(ticks, labels=ticklabels)
         bar.ax.tick_params(labelsize=6.5, length=2, pad=1)
         bar.outline.set_linewidth(0.4)
@@ -482,7 +482,9 @@ def plot_metric_heatmap(
     for column, default in (("dataset", ""), ("model", ""), ("category", "other"), ("direction", "")):
         if column not in scored.columns:
             scored[column] = default
-    scored["category"] = scored["category"].fillna("other").astype(str)
+        scored[column] = scored[column].fillna(default).astype(str)
+    if "n_nonfinite" not in scored.columns:
+        scored["n_nonfinite"] = 0
     keys = ["dataset", "model", "method", "metric"]
     duplicated = scored.duplicated(keys)
     if duplicated.any():
@@ -500,13 +502,15 @@ def plot_metric_heatmap(
     n_controls = sum(m in CONTROL_METHODS for m in methods)
     pairs = list(dict.fromkeys(zip(scored["dataset"], scored["model"], strict=True)))
 
-    col_w, row_h = 0.6, 0.3
+    col_w, row_h = (0.6 if len(metrics) > 8 else 0.85), 0.3
     label_w = 1.45 if any(len(method_label(m)) > 14 for m in methods) else 1.15
     sub_w = label_w + len(metrics) * col_w
-    sub_h = 0.75 + len(methods) * row_h + 1.55  # category header + cells + rotated metric labels
+    longest = max(len(_metric_label(m, direction_of[m])) for m in metrics)
+    label_h = 0.25 + longest * 0.049  # rotated (50°) metric labels at 7.5 pt
+    sub_h = 0.6 + len(methods) * row_h + label_h  # category header + cells + metric labels
     ncols = 1 if len(metrics) > 8 or len(pairs) == 1 else 2
     nrows = math.ceil(len(pairs) / ncols)
-    title_h = 0.45 if title else 0.1
+    title_h = 0.35 if title else 0.05
     width = ncols * sub_w + 1.2
     height = nrows * sub_h + title_h
     fig = _new_figure(width, height)
@@ -517,44 +521,19 @@ def plot_metric_heatmap(
     for k, (dataset, model) in enumerate(pairs):
         r, c = divmod(k, ncols)
         x0 = (c * sub_w + label_w) / width
-        y0 = (height - title_h - (r + 1) * sub_h + 1.55) / height
+        y0 = (height - title_h - (r + 1) * sub_h + label_h) / height
         ax = fig.add_axes((x0, y0, len(metrics) * col_w / width, len(methods) * row_h / height))
         axes.append(ax)
         part = scored[(scored["dataset"] == dataset) & (scored["model"] == model)]
-        score = part.pivot(index="method", columns="metric", values="score").reindex(
-            index=methods, columns=metrics
-        )
-        mean = part.pivot(index="method", columns="metric", values="mean").reindex(
-            index=methods, columns=metrics
-        )
-        if "n_nonfinite" in part.columns:
-            nonfinite = part.pivot(index="method", columns="metric", values="n_nonfinite").reindex(
-                index=methods, columns=metrics
-            )
-            nonfinite = pd.DataFrame(
-                pd.to_numeric(nonfinite.stack(), errors="coerce").unstack().reindex(
-                    index=methods, columns=metrics
-                ).fillna(0).to_numpy() > 0,
-                index=methods,
-                columns=metrics,
-            )  # fmt: skip
-        else:
-            nonfinite = pd.DataFrame(False, index=methods, columns=metrics)
-        raw = pd.DataFrame(
-            pd.to_numeric(mean.stack(future_stack=True), errors="coerce")
-            .unstack()
-            .reindex(index=methods, columns=metrics)
-            .to_numpy(dtype=float),
-            index=methods,
-            columns=metrics,
-        )
+        values = _table(part, "score", methods, metrics)
+        raw = _table(part, "mean", methods, metrics)
+        nonfinite = _table(part, "n_nonfinite", methods, metrics) > 0
         annotations = np.array(
             [
-                [_format_value(raw.iat[i, j], bool(nonfinite.iat[i, j])) for j in range(len(metrics))]
+                [_format_value(raw[i, j], bool(nonfinite[i, j])) for j in range(len(metrics))]
                 for i in range(len(methods))
             ]
         )
-        values = score.to_numpy(dtype=float)
         ax.set_facecolor(NAN_COLOUR)
         sns.heatmap(
             values,
@@ -585,33 +564,42 @@ def plot_metric_heatmap(
         _category_header(ax, [category_of[m] for m in metrics], col_w)
         heading = " / ".join(str(p) for p in (dataset, model) if str(p) not in ("", "nan"))
         if heading:
-            top_y = y0 + (len(methods) * row_h + 0.42) / height
-            fig.text((c * sub_w + 0.1) / width, top_y, heading, ha="left", va="bottom", fontsize=9.5,
-                     fontweight="bold")  # fmt: skip
+            top_y = y0 + (len(methods) * row_h + 0.36) / height
+            fig.text(
+                (c * sub_w + 0.1) / width,
+                top_y,
+                heading,
+                ha="left",
+                va="bottom",
+                fontsize=9.5,
+                fontweight="bold",
+            )
 
+    bar_h = min(2.2, len(methods) * row_h) / height
     cax = fig.add_axes(
-        (
-            (ncols * sub_w + 0.25) / width,
-            axes[0].get_position().y0,
-            0.12 / width,
-            min(2.2, len(methods) * row_h) / height,
-        )
+        ((ncols * sub_w + 0.25) / width, axes[0].get_position().y1 - bar_h, 0.12 / width, bar_h)
     )
-    bar = fig.colorbar(matplotlib.cm.ScalarMappable(norm=Normalize(0, 1), cmap=cmap), cax=cax)
+    bar = fig.colorbar(ScalarMappable(norm=Normalize(0, 1), cmap=cmap), cax=cax)
     bar.set_label("normalised score (1 = best)", fontsize=7.5)
     bar.ax.tick_params(labelsize=7)
     bar.outline.set_linewidth(0.4)
     notes = ["cells: raw mean", "↑ higher better", "↓ lower better", "(↕) no direction: min-max"]
-    if (
-        scored.get("n_nonfinite") is not None
-        and (pd.to_numeric(scored["n_nonfinite"], errors="coerce") > 0).any()
-    ):
+    if (pd.to_numeric(scored["n_nonfinite"], errors="coerce") > 0).any():
         notes.append("* some samples non-finite")
-    cax.text(0.0, -0.12, "\n".join(notes), transform=cax.transAxes, ha="left", va="top", fontsize=6.5,
-             color="0.2")  # fmt: skip
+    cax.text(
+        0.0, -0.12, "\n".join(notes), transform=cax.transAxes, ha="left", va="top", fontsize=6.5, color="0.2"
+    )
     if title:
         fig.text(0.5, 1 - 0.12 / height, title, ha="center", va="top", fontsize=11, fontweight="bold")
     save_figure(fig, png_path, pdf_path)
+
+
+def _table(part: pd.DataFrame, column: str, methods: list[str], metrics: list[str]) -> np.ndarray:
+    """(methods × metrics) float array of ``column``; absent cells are NaN."""
+    values = pd.to_numeric(part[column], errors="coerce").astype(float)
+    frame = pd.DataFrame({"method": part["method"], "metric": part["metric"], "value": values})
+    table = frame.pivot(index="method", columns="metric", values="value")
+    return table.reindex(index=methods, columns=metrics).to_numpy(dtype=float)
 
 
 def _metric_label(metric: str, direction: str) -> str:
@@ -632,16 +620,43 @@ def _category_header(ax, categories: list[str], col_w: float) -> None:
     for k, (category, start, stop) in enumerate(spans):
         if k:
             ax.axvline(start, color="white", linewidth=2.5)
-        name = category[:1].upper() + category[1:]
-        fits = len(name) * 0.068 < (stop - start) * col_w
-        if not fits:
-            name = _wrap(name, max(3, int((stop - start) * col_w / 0.068)))
-            if "\n" in name and stop - start == 1:
-                name = category[:1].upper() + category[1:4] + "."
-        ax.text((start + stop) / 2, 1.02, name, transform=transform, ha="center", va="bottom", fontsize=7.5,
-                fontweight="bold")  # fmt: skip
-        ax.plot([start + 0.08, stop - 0.08], [1.01, 1.01], transform=transform, color="0.3", linewidth=0.8,
-                clip_on=False)  # fmt: skip
+        name, size = _fit_header(category[:1].upper() + category[1:], (stop - start) * col_w)
+        ax.text(
+            (start + stop) / 2,
+            1.02,
+            name,
+            transform=transform,
+            ha="center",
+            va="bottom",
+            fontsize=size,
+            fontweight="bold",
+        )
+        ax.plot(
+            [start + 0.08, stop - 0.08],
+            [1.01, 1.01],
+            transform=transform,
+            color="0.3",
+            linewidth=0.8,
+            clip_on=False,
+        )
+
+
+def _fit_header(name: str, width_in: float) -> tuple[str, float]:
+    """Category header text and font size that fit ``width_in`` inches (shrink, wrap, then abbreviate)."""
+
+    def text_width(text: str, size: float) -> float:  # bold DejaVu Sans: about 0.65 em per character
+        return max(len(line) for line in text.split("\n")) * size * 0.65 / 72
+
+    for size in (7.5, 6.5, 6.0):
+        if text_width(name, size) <= width_in:
+            return name, size
+    size = 6.0
+    per_line = max(3, int(width_in * 72 / (size * 0.65)))
+    if len(name) <= 2 * per_line:
+        wrapped = "\n".join(textwrap.wrap(name, per_line, break_long_words=True))
+        if wrapped.count("\n") <= 1 and all(len(p) > 2 for p in wrapped.split("\n")):
+            return wrapped, size
+    return name[: max(2, per_line - 1)] + ".", size
 
 
 # --------------------------------------------------------------------------------------------------
@@ -717,7 +732,7 @@ def plot_faithfulness_curves(
         bbox_to_anchor=(1.02, 1.0),
         fontsize=7.5,
         frameon=False,
-        title="method  mean over steps",
+        title="method, mean over steps (samples)\nshaded: 95 % CI of the mean",
         title_fontsize=7.5,
         handlelength=2.6,
     )
@@ -725,16 +740,13 @@ def plot_faithfulness_curves(
     ax.set_ylabel(ylabel, fontsize=9)
     ax.tick_params(labelsize=8)
     ax.set_xlim(0, max(1, length - 1))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, color="0.9", linewidth=0.6)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     if title:
         ax.set_title(title, fontsize=10)
-    ax.text(
-        1.0, -0.14, "bands: 95 % CI of the mean", transform=ax.transAxes, ha="right", va="top", fontsize=6.5,
-        color="0.35",
-    )  # fmt: skip
     fig.set_layout_engine("tight")
     save_figure(fig, png_path, pdf_path)
 
@@ -762,6 +774,7 @@ def plot_training_curves(
     axes = fig.subplots(1, 2)
     for ax, (key, name) in zip(axes, panels, strict=True):
         drawn = False
+        low, high = np.inf, -np.inf
         for run in runs:
             part = frame[frame["run"] == run].sort_values("epoch")
             for split, style in (("train", "-"), ("val", "--")):
@@ -774,21 +787,18 @@ def plot_training_curves(
                         part["epoch"], y, style, color=colours[run], linewidth=1.4, marker="o", markersize=2.2
                     )
                     drawn = True
+                    low, high = min(low, y.min()), max(high, y.max())
         if not drawn:
             ax.text(
                 0.5, 0.5, f"no {name} recorded", transform=ax.transAxes, ha="center", va="center", fontsize=8
             )
-        values = pd.concat(
-            [pd.to_numeric(frame[c], errors="coerce") for c in (f"train_{key}", f"val_{key}") if c in frame],
-            ignore_index=True,
-        ) if drawn else pd.Series(dtype=float)  # fmt: skip
-        if key == "acc" and drawn and values.min() >= 0 and values.max() <= 1:
+        if key == "acc" and drawn and low >= 0 and high <= 1:
             ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("epoch", fontsize=9)
         ax.set_ylabel(name, fontsize=9)
         ax.set_title(name.capitalize(), fontsize=9.5)
         ax.tick_params(labelsize=8)
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(True, color="0.9", linewidth=0.6)
         ax.set_axisbelow(True)
         for side in ("top", "right"):
@@ -796,7 +806,7 @@ def plot_training_curves(
 
     handles = [Line2D([], [], color="0.2", linestyle="-"), Line2D([], [], color="0.2", linestyle="--")]
     labels = ["train", "validation"]
-    if len(runs) > 1 or runs != [""]:
+    if runs != [""]:
         handles += [Line2D([], [], color=colours[r], linewidth=3) for r in runs]
         labels += runs
     axes[1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.03, 1.0), fontsize=7.5, frameon=False)
