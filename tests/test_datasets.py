@@ -112,3 +112,17 @@ def test_bad_parameters_are_named(params, message):
 def test_unknown_generator_lists_known_ones():
     with pytest.raises(KeyError, match="triangles_squares"):
         DATASETS.get("no_such_set")
+
+
+def test_outputs_are_written_atomically_with_normal_permissions(tmp_path):
+    from xaibench.io import atomic_path
+
+    target = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("job killed")
+    assert not target.exists() and list(tmp_path.iterdir()) == []  # nothing half-written stays
+    with atomic_path(target) as tmp:
+        tmp.write_text("whole")
+    assert target.read_text() == "whole"
+    assert target.stat().st_mode & 0o044  # readable by group/others as umask allows (not mkstemp's 0600)
