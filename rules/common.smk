@@ -45,28 +45,42 @@ _check_references(
 # ---- per-job parameters (passed through params: so a change reruns exactly the jobs it affects)
 
 
+def canonical(obj):
+    """Nested dicts with sorted keys: Snakemake compares params by their repr, so reordering keys in a
+    config file must not look like a change."""
+    if isinstance(obj, dict):
+        return {key: canonical(obj[key]) for key in sorted(obj)}
+    if isinstance(obj, list):
+        return [canonical(item) for item in obj]
+    return obj
+
+
 def dataset_spec(wildcards):
     entry = config["datasets"][wildcards.dataset]
-    return {"generator": entry["generator"], "params": entry.get("params", {})}
+    return canonical(
+        {"generator": entry["generator"], "params": entry.get("params", {})}
+    )
 
 
 def model_spec(wildcards):
     entry = config["models"][wildcards.model]
-    return {
-        "architecture": entry["architecture"],
-        "params": entry.get("params", {}),
-        "training": entry.get("training", {}),
-    }
+    return canonical(
+        {
+            "architecture": entry["architecture"],
+            "params": entry.get("params", {}),
+            "training": entry.get("training", {}),
+        }
+    )
 
 
 def method_spec(wildcards):
     entry = config["explain"]["methods"][wildcards.method]
-    return {"method": entry["method"], "params": entry.get("params", {})}
+    return canonical({"method": entry["method"], "params": entry.get("params", {})})
 
 
 def explain_settings(wildcards):
     explain = config["explain"]
-    return {k: explain[k] for k in ("n_samples", "batch_size", "target")}
+    return canonical({k: explain[k] for k in ("n_samples", "batch_size", "target")})
 
 
 def curve_metric(wildcards):
@@ -74,7 +88,7 @@ def curve_metric(wildcards):
 
 
 def metric_specs(wildcards):
-    return config["evaluate"]["metrics"]
+    return canonical(config["evaluate"]["metrics"])
 
 
 # ---- inputs
