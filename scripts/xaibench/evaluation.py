@@ -12,7 +12,7 @@ from xaibench.datasets import load_dataset
 from xaibench.io import load_npz
 from xaibench.logs import config_key
 from xaibench.methods import quantus_explain_func
-from xaibench.metrics import PRESETS, MetricResult, evaluate_metric
+from xaibench.metrics import METRICS, PRESETS, MetricResult, evaluate_metric, skipped_result
 from xaibench.models import load_model
 from xaibench.runtime import select_device
 from xaibench.tables import scores_frame
@@ -60,26 +60,39 @@ def evaluate_explanations(
     s = dataset.masks[idx] if dataset.masks is not None else None
     explain_kwargs = {"method": method["method"], **method["params"], "device": str(dev)}
 
+    not_applicable = str(expl["note"]) if "note" in expl else ""
     results: dict[str, MetricResult] = {}
     for name, entry in metrics.items():
         with config_key(f"evaluate.metrics.{name}"):
-            results[name] = evaluate_metric(
-                entry["metric"],
-                model,
-                x,
-                expl["targets"],
-                expl["attributions"],
-                s,
-                explain_func=quantus_explain_func,
-                explain_func_kwargs=explain_kwargs,
-                params=metric_params(name, entry),
-                batch_size=batch_size,
-                device=dev,
-                seed=seed,
-            )
+            params = metric_params(name, entry)
+            if not_applicable:
+                results[name] = skipped_result(entry["metric"], x.shape, not_applicable, params)
+            elif s is None and METRICS.get(entry["metric"]).needs_mask:
+                note = "skipped: the dataset has no ground-truth masks"
+                results[name] = skipped_result(entry["metric"], x.shape, note, params)
+            else:
+                results[name] = evaluate_metric(
+                    entry["metric"],
+                    model,
+                    x,
+                    expl["targets"],
+                    expl["attributions"],
+                    s,
+                    explain_func=quantus_explain_func,
+                    explain_func_kwargs=explain_kwargs,
+                    params=params,
+                    batch_size=batch_size,
+                    device=dev,
+                    seed=seed,
+                )
         r = results[name]
         log.info(
-            "%s: %.3fs, %d non-finite of %d", name, r.elapsed_s, (~np.isfinite(r.scores)).sum(), len(idx)
+            "%s: %.3fs, %d non-finite of %d %s",
+            name,
+            r.elapsed_s,
+            (~np.isfinite(r.scores)).sum(),
+            len(idx),
+            r.note,
         )
 
     scores = scores_frame(results, sample_ids=idx, **ids)

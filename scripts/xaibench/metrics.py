@@ -807,10 +807,18 @@ def evaluate_metric(
             elapsed_s=sub.elapsed_s,
             note="; ".join(filter(None, [note, sub.note])),
         )
+    return skipped_result(name, np.shape(x), note, params)
+
+
+def skipped_result(
+    name: str, x_shape: tuple[int, ...], note: str, params: dict | None = None
+) -> MetricResult:
+    """An all-NaN result for metric ``name`` that was not computed, with the reason in ``note`` (e.g. a
+    localisation metric on a dataset without masks): the cells stay in every table, visibly empty."""
     spec = METRICS.get(name)
-    record, _ = resolve_params(name, params, np.shape(x), num_classes=None)
+    record, _ = resolve_params(name, params, tuple(x_shape), num_classes=None)
     return MetricResult(
-        scores=np.full(len(a), np.nan),
+        scores=np.full(x_shape[0], np.nan),
         curves=None,
         params=record,
         category=_enum_str(getattr(_quantus_class(spec), "evaluation_category", None)),
