@@ -115,4 +115,4 @@ def evaluation_subset(dataset: ImageDataset, n: int, seed: int) -> np.ndarray:
 
 
 # Register the built-in generators.
-from xaibench.datasets import ct_nodules, triangles_squares  # noqa: E402, F401
+from xaibench.datasets import ct_nodules, image_folder, packaged, triangles_squares  # noqa: E402, F401
