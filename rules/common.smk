@@ -158,7 +158,8 @@ def final_targets():
         "results/tables/{name}.tsv",
         name=("scores", "summary", "nonfinite", "timing", "training"),
     )
-    return figures + curves + tables
+    onnx = expand("results/models/{pair}/onnx_check.json", pair=all_pairs())
+    return figures + curves + tables + onnx
 
 
 # ---- resources

@@ -22,3 +22,24 @@ rule train_model:
         device=config["device"],
     script:
         "../scripts/train_model.py"
+
+
+rule export_onnx:
+    input:
+        data="results/data/{dataset}.npz",
+        weights="results/models/{dataset}/{model}/model.pt",
+    output:
+        onnx="results/models/{dataset}/{model}/model.onnx",
+        check="results/models/{dataset}/{model}/onnx_check.json",
+    log:
+        "logs/export_onnx/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/export_onnx/{dataset}/{model}.tsv"
+    conda:
+        "../envs/xaibench.yaml"
+    threads: 1
+    resources:
+        mem_mb=cpu_mem_mb,
+        runtime=15,
+    script:
+        "../scripts/export_onnx.py"

@@ -75,3 +75,38 @@ def test_preset_params_are_overridden_by_own_params():
     assert params["patch_size"] == 9 and params["regions_evaluation"] == 10
     with pytest.raises(ValueError, match="for metric"):
         metric_params("x", {"metric": "pixel_flipping", "preset": "samek2017"})
+
+
+def test_method_not_applicable_is_recorded_not_fatal(stage_files, monkeypatch, tmp_path):
+    import xaibench.explaining as explaining
+    from xaibench.methods import MethodNotApplicable
+
+    def refuse(*args, **kwargs):
+        raise MethodNotApplicable("no rule for this layer")
+
+    root, _, _ = stage_files
+    monkeypatch.setattr(explaining, "explain", refuse)
+    summary = explaining.explain_subset(
+        data_path=str(root / "data.npz"),
+        weights_path=str(root / "model.pt"),
+        out_path=str(tmp_path / "lrp.npz"),
+        spec={"method": "lrp", "params": {}},
+        seed=0,
+        device="cpu",
+        n_samples=6,
+        batch_size=4,
+        target="label",
+    )
+    assert "no rule for this layer" in summary["note"]
+    scores, _, _ = evaluate_explanations(
+        data_path=str(root / "data.npz"),
+        weights_path=str(root / "model.pt"),
+        attributions_path=str(tmp_path / "lrp.npz"),
+        metrics=METRICS,
+        method={"method": "lrp", "params": {}},
+        ids={**IDS, "method": "lrp"},
+        batch_size=4,
+        seed=0,
+        device="cpu",
+    )
+    assert scores["score"].isna().all() and scores["note"].str.contains("not applicable").all()

@@ -16,7 +16,15 @@ import pytest
 import torch
 from torch import nn
 
-from xaibench.methods import METHODS, MethodSpec, explain, method_params, quantus_explain_func, superpixels
+from xaibench.methods import (
+    METHODS,
+    MethodNotApplicable,
+    MethodSpec,
+    explain,
+    method_params,
+    quantus_explain_func,
+    superpixels,
+)
 from xaibench.models import build_model
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -277,3 +285,134 @@ def test_occlusion_window_as_fraction_of_the_image(tiny_model, tiny_batch):
     np.testing.assert_array_equal(in_pixels, as_fraction)
     with pytest.raises(ValueError, match="window"):
         explain("occlusion", tiny_model, inputs, targets, window=1.5)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# torchvision architectures (xaibench.models_torchvision)
+# ----------------------------------------------------------------------------------------------------------
+
+ARCHITECTURES = ["resnet18", "densenet121", "efficientnet_b0"]  # resnet50: same blocks as resnet18, slower
+# The (architecture, method) pairs expected to raise MethodNotApplicable, with a word of the reason; every
+# other pair must return a finite map. A change either way is a regression (or a deliberate update here).
+NOT_APPLICABLE = {
+    ("efficientnet_b0", "guided_backprop"): "SiLU",  # GBP/DeconvNet only modify nn.ReLU gradients
+    ("efficientnet_b0", "deconvolution"): "SiLU",
+    ("efficientnet_b0", "guided_gradcam"): "SiLU",
+    ("efficientnet_b0", "deeplift"): "SiLU",  # no DeepLIFT rule for SiLU (nor the squeeze-excitation product)
+    # z+ / alpha-beta rules assume non-negative activations; composite epsilon_gamma_box is applicable
+    ("efficientnet_b0", "lrp"): "SiLU",
+}
+CHEAP = {
+    "lime": {"n_samples": 20},
+    "kernel_shap": {"n_samples": 20},
+    "occlusion": {"window": 16, "stride": 16},
+    "integrated_gradients": {"n_steps": 4},
+}
+
+
+def _torchvision_model(arch: str, seed: int = 0) -> nn.Module:
+    """A seeded 1-channel, 2-class model for 32x32 inputs whose BatchNorm statistics come from data: with
+    fresh statistics a deep net's logits vanish (EfficientNet-B0: ~1e-13), which makes maps degenerate."""
+    import xaibench.models_torchvision  # noqa: F401 (registers the architectures)
+
+    torch.manual_seed(seed)
+    model = build_model(arch, in_channels=1, num_classes=2, image_size=32)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.momentum = None  # cumulative average: one pass sets the batch statistics
+    model.train()
+    with torch.no_grad():
+        model(torch.rand(8, 1, 32, 32, generator=torch.Generator().manual_seed(seed)))
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def arch_model():
+    cache: dict[str, tuple[nn.Module, dict[str, torch.Tensor]]] = {}
+
+    def get(arch: str) -> tuple[nn.Module, dict[str, torch.Tensor]]:
+        if arch not in cache:
+            model = _torchvision_model(arch)
+            cache[arch] = (model, {k: v.clone() for k, v in model.state_dict().items()})
+        return cache[arch]
+
+    return get
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_method_on_architecture(arch, name, arch_model, tiny_batch):
+    model, state = arch_model(arch)
+    x, y = torch.from_numpy(tiny_batch[0][:2]), torch.from_numpy(tiny_batch[1][:2])
+    if (arch, name) in NOT_APPLICABLE:
+        with pytest.raises(MethodNotApplicable, match=NOT_APPLICABLE[arch, name]):
+            explain(name, model, x, y, **CHEAP.get(name, {}))
+    else:
+        attr = explain(name, model, x, y, **CHEAP.get(name, {}))
+        assert attr.shape == (2, 1, 32, 32) and attr.dtype == np.float32
+        assert np.isfinite(attr).all()
+        if name == "deeplift":  # summation-to-delta: genuine DeepLIFT on the rewritten ResNet/DenseNet
+            with torch.no_grad():
+                delta = (model(x) - model(torch.zeros_like(x)))[torch.arange(2), y].numpy()
+            np.testing.assert_allclose(attr.sum(axis=(1, 2, 3)), delta, rtol=1e-3, atol=1e-4)
+    assert _hooks(model) == []
+    after = model.state_dict()
+    assert after.keys() == state.keys() and all(torch.equal(after[k], state[k]) for k in state)
+
+
+def _canonized_logits(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    """Target logits of the canonized model (BatchNorm merged, gates constant): what LRP redistributes."""
+    from xaibench.methods import _lrp_canonizers
+
+    instances = [i for c in _lrp_canonizers(model) for i in c.apply(model)]
+    try:
+        with torch.no_grad():
+            return model(x)[torch.arange(len(y)), y].numpy()
+    finally:
+        for instance in instances:
+            instance.remove()
+
+
+@pytest.mark.parametrize(
+    ("arch", "composite"),
+    [("resnet18", "epsilon_plus"), ("densenet121", "epsilon_plus"), ("efficientnet_b0", "epsilon_gamma_box")],
+)
+def test_lrp_conserves_relevance_on_architecture(arch, composite, arch_model, tiny_batch):
+    """Without biases and BatchNorm shifts, LRP with the architecture's canonizers redistributes the logit
+    exactly: residual sums (ResNet, EfficientNet), concatenations and pre-activation BatchNorms (DenseNet)
+    and squeeze-excitation gates (EfficientNet) lose no relevance. (EfficientNet's SiLUs rule out z+.)"""
+    model = copy.deepcopy(arch_model(arch)[0])
+    with torch.no_grad():
+        for module in model.modules():
+            if getattr(module, "bias", None) is not None:
+                module.bias.zero_()
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.zero_()
+    x, y = torch.from_numpy(tiny_batch[0][:2]), torch.from_numpy(tiny_batch[1][:2])
+    relevance = explain("lrp", model, x, y, composite=composite).sum(axis=(1, 2, 3))
+    np.testing.assert_allclose(relevance, _canonized_logits(model, x, y), rtol=0.01)
+    if arch != "efficientnet_b0":
+        # A merged BatchNorm still divides by sqrt(1 + eps); the random, bias-free EfficientNet amplifies
+        # that up to ~10% over its 49 BatchNorms, so only the canonized logits are compared there.
+        with torch.no_grad():
+            logits = model(x)[torch.arange(2), y].numpy()
+        np.testing.assert_allclose(relevance, logits, rtol=1e-3)
+
+
+def test_stock_torchvision_models():
+    """Models straight from torchvision: reused / in-place ReLUs and unknown structures are handled or
+    refused with the reason, never an obscure failure."""
+    import torchvision
+
+    x, y = torch.rand(2, 3, 32, 32), torch.tensor([0, 1])
+    torch.manual_seed(0)
+    resnet = torchvision.models.resnet18(weights=None, num_classes=2).eval()
+    with pytest.raises(MethodNotApplicable, match="more than once"):
+        explain("deeplift", resnet, x, y)
+    for name in ("guided_backprop", "lrp"):  # in-place ReLUs: run on a non-inplace copy
+        assert np.isfinite(explain(name, resnet, x, y)).all()
+    assert resnet.relu.inplace and _hooks(resnet) == []
+    with pytest.raises(MethodNotApplicable, match="in-place functional ReLU"):
+        explain("lrp", torchvision.models.densenet121(weights=None, num_classes=2).eval(), x, y)
+    with pytest.raises(MethodNotApplicable, match="no Zennit canonizer"):
+        explain("lrp", torchvision.models.mobilenet_v2(weights=None, num_classes=2).eval(), x, y)

@@ -11,7 +11,7 @@ import torch
 
 from xaibench.datasets import evaluation_subset, load_dataset
 from xaibench.io import load_npz, save_npz
-from xaibench.methods import explain
+from xaibench.methods import MethodNotApplicable, explain
 from xaibench.models import load_model
 from xaibench.runtime import seed_everything, select_device
 from xaibench.training import predict
@@ -32,7 +32,9 @@ def explain_subset(
     """Explain ``n_samples`` seeded test images with ``spec['method']``; write attributions + metadata.
 
     The .npz holds ``attributions`` (N, 1, H, W), the dataset ``indices`` of the samples, the explained
-    ``targets``, true ``labels``, model ``predictions``, and the wall time in ``seconds``.
+    ``targets``, true ``labels``, model ``predictions``, and the wall time in ``seconds``. A method that
+    cannot handle the architecture (``MethodNotApplicable``) leaves NaN maps and the reason in ``note``; the
+    evaluation then records every metric as NaN with that note instead of failing the run.
     """
     dataset = load_dataset(data_path)
     dev = select_device(device)
@@ -45,17 +47,24 @@ def explain_subset(
 
     seed_everything(seed)
     start = time.perf_counter()
-    maps = explain(
-        spec["method"],
-        model,
-        torch.from_numpy(images).to(dev),
-        torch.from_numpy(targets).to(dev),
-        batch_size=batch_size,
-        **spec["params"],
-    )
+    note = ""
+    try:
+        maps = explain(
+            spec["method"],
+            model,
+            torch.from_numpy(images).to(dev),
+            torch.from_numpy(targets).to(dev),
+            batch_size=batch_size,
+            **spec["params"],
+        )
+    except MethodNotApplicable as exc:  # recorded, not fatal: every table then says why the cells are empty
+        note = f"not applicable to this model: {exc}"
+        maps = np.full((len(idx), 1, *images.shape[2:]), np.nan, dtype=np.float32)
     seconds = time.perf_counter() - start
+    extra = {"note": np.str_(note)} if note else {}
     save_npz(
         out_path,
+        **extra,
         attributions=maps,
         indices=idx,
         targets=targets,
@@ -72,6 +81,7 @@ def explain_subset(
         "seconds_per_image": round(seconds / len(idx), 5),
         "nonfinite": int((~np.isfinite(maps)).sum()),
         "device": str(dev),
+        "note": note,
     }
 
 

@@ -15,13 +15,30 @@ Methods and their library:
   ``deconvolution``, ``deeplift``, ``gradcam``, ``guided_gradcam``, ``occlusion``, ``lime``, ``kernel_shap``;
 * Zennit: ``lrp`` (Captum's LRP has no rule for ``nn.Flatten`` and gives ~1e16 on residual networks);
 * controls: ``random`` (uniform noise) and ``sobel`` (edge magnitude), the baselines of Adebayo et al. (2018).
+
+A method that cannot handle an architecture raises :class:`MethodNotApplicable` with the reason, before any
+computation, instead of failing obscurely or silently computing something else. On xaibench's models:
+
+* ``guided_backprop``, ``deconvolution``, ``guided_gradcam`` need a ReLU network: they only modify the
+  backward pass of ``nn.ReLU`` modules, and would pass e.g. EfficientNet's SiLU gradients through unchanged;
+* ``deeplift`` needs every non-linearity to be a Captum-supported module used once per forward pass (so not
+  on EfficientNet: SiLU has no DeepLIFT rule in Captum, nor has the squeeze-excitation product);
+* ``lrp`` needs a known structure: Zennit canonizers are chosen per architecture (see :func:`lrp`); with
+  activations that go negative (EfficientNet's SiLU) only composite ``epsilon_gamma_box`` conserves
+  relevance, and the z+ / alpha-beta composites raise.
+
+Hook-based methods (guided ones, deeplift, CAMs, lrp) run on a deep copy with ``inplace=False`` activations
+when the model has in-place ones (backward hooks fail on outputs modified in place); xaibench's models have
+none.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import inspect
+import sys
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,7 +50,11 @@ from torch import nn
 
 from xaibench.registry import Registry
 
-__all__ = ["METHODS", "MethodSpec", "explain", "quantus_explain_func"]
+__all__ = ["METHODS", "MethodNotApplicable", "MethodSpec", "explain", "quantus_explain_func"]
+
+
+class MethodNotApplicable(Exception):
+    """The method cannot explain this model (its architecture), for the reason given in the message."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +127,59 @@ def _pair(method: str, param: str, value: Any, extent: tuple[int, int] | None = 
     return pair
 
 
+def _not_applicable(method: str, model: nn.Module, reason: str) -> MethodNotApplicable:
+    return MethodNotApplicable(f"method {method!r} is not applicable to {type(model).__name__}: {reason}")
+
+
+def _without_inplace(model: nn.Module) -> nn.Module:
+    """``model``, or a deep copy with ``inplace=False`` everywhere if it has in-place modules (ReLU, SiLU,
+    Dropout, ...): backward hooks (Captum's, Zennit's) fail on a module output that is modified in place.
+    Names of submodules are kept, so ``cam_layer_name`` resolves in the copy."""
+    if not any(getattr(m, "inplace", False) is True for m in model.modules()):
+        return model
+    model = copy.deepcopy(model)
+    for module in model.modules():
+        if getattr(module, "inplace", False) is True:
+            module.inplace = False
+    return model
+
+
+def _activation_types() -> tuple[type[nn.Module], ...]:
+    from torch.nn.modules import activation
+
+    return tuple(
+        cls
+        for name in activation.__all__
+        if isinstance(cls := getattr(activation, name), type) and issubclass(cls, nn.Module)
+    )
+
+
+# Normalising output layers: Guided Backprop/DeconvNet are unaffected by them.
+_OUTPUT_ACTIVATIONS = (nn.Softmax, nn.LogSoftmax, nn.Softmax2d)
+
+
+def _require_relu_network(method: str, model: nn.Module) -> None:
+    """Guided Backprop and DeconvNet are defined for ReLU networks; Captum modifies nn.ReLU modules only."""
+    others = sorted(
+        {
+            type(m).__name__
+            for m in model.modules()
+            if isinstance(m, _activation_types()) and not isinstance(m, (nn.ReLU, *_OUTPUT_ACTIVATIONS))
+        }
+    )
+    if others:
+        raise _not_applicable(
+            method,
+            model,
+            "it is defined for ReLU networks and overrides the gradients of nn.ReLU modules only; the "
+            f"model's {', '.join(others)} activations would back-propagate plain gradients",
+        )
+    if not any(isinstance(m, nn.ReLU) for m in model.modules()):
+        raise _not_applicable(
+            method, model, "the model has no nn.ReLU module (functional ReLUs are invisible to Captum)"
+        )
+
+
 def _positive_int(method: str, param: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise _bad(method, param, f"must be a positive int, got {value!r}")
@@ -169,18 +243,22 @@ def input_x_gradient(model: nn.Module, inputs: torch.Tensor, targets: torch.Tens
     "guided_backprop", "captum", "Guided Backpropagation: ReLU gradients clipped at zero (Springenberg 2015)"
 )
 def guided_backprop(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Needs a ReLU network (:class:`MethodNotApplicable` otherwise)."""
     from captum.attr import GuidedBackprop
 
-    return GuidedBackprop(model).attribute(_grad_input(inputs), target=targets)
+    _require_relu_network("guided_backprop", model)
+    return GuidedBackprop(_without_inplace(model)).attribute(_grad_input(inputs), target=targets)
 
 
 @_register(
     "deconvolution", "captum", "Deconvolution (DeconvNet): ReLU applied to the backward signal (Zeiler 2014)"
 )
 def deconvolution(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Needs a ReLU network (:class:`MethodNotApplicable` otherwise)."""
     from captum.attr import Deconvolution
 
-    return Deconvolution(model).attribute(_grad_input(inputs), target=targets)
+    _require_relu_network("deconvolution", model)
+    return Deconvolution(_without_inplace(model)).attribute(_grad_input(inputs), target=targets)
 
 
 @_register(
@@ -189,10 +267,64 @@ def deconvolution(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor)
 def deeplift(
     model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, baseline: float = 0.0
 ) -> torch.Tensor:
-    """Needs distinct activation modules (Captum refuses a ReLU used twice); xaibench's models have them."""
+    """Needs distinct activation modules (Captum refuses a ReLU used twice; xaibench's models have them) of
+    types Captum has a DeepLIFT rule for: see :func:`_require_deeplift_rules`."""
     from captum.attr import DeepLift
 
+    model = _without_inplace(model)
+    _require_deeplift_rules(model, inputs)
     return DeepLift(model).attribute(_grad_input(inputs), baselines=float(baseline), target=targets)
+
+
+def _require_deeplift_rules(model: nn.Module, inputs: torch.Tensor) -> None:
+    """Raise :class:`MethodNotApplicable` unless Captum's DeepLift handles every non-linearity of ``model``.
+
+    Captum applies the Rescale rule to modules of the exact types in its ``SUPPORTED_NON_LINEAR`` (ReLU, ELU,
+    LeakyReLU, Sigmoid, Tanh, Softplus, MaxPool, Softmax); any other activation module (e.g. SiLU) would get
+    its plain gradient, and the result would not be DeepLIFT (nor sum to f(x) - f(baseline)). A supported
+    module called twice per forward pass makes Captum fail ("module is being used more than once"): one
+    forward pass of one input counts the calls.
+    """
+    from captum.attr._core.deep_lift import SUPPORTED_NON_LINEAR
+
+    unsupported = sorted(
+        {
+            type(m).__name__
+            for m in model.modules()
+            if isinstance(m, _activation_types()) and type(m) not in SUPPORTED_NON_LINEAR
+        }
+    )
+    if unsupported:
+        raise _not_applicable(
+            "deeplift",
+            model,
+            f"Captum's DeepLift has no rule for its {', '.join(unsupported)} activations (they would get "
+            "plain gradients; multiplicative gates such as squeeze-excitation have no rule either)",
+        )
+    calls: dict[str, int] = {}
+    handles = []
+    try:
+        for name, module in model.named_modules():
+            if type(module) in SUPPORTED_NON_LINEAR:
+                handles.append(
+                    module.register_forward_pre_hook(
+                        lambda _m, _i, name=name: calls.__setitem__(name, calls.get(name, 0) + 1)
+                    )
+                )
+        with torch.no_grad():
+            model(inputs[:1].detach())
+    finally:
+        for handle in handles:
+            handle.remove()
+    reused = sorted(name for name, n in calls.items() if n > 1)
+    if reused:
+        raise _not_applicable(
+            "deeplift",
+            model,
+            f"module(s) {', '.join(reused)} are called more than once per forward pass (e.g. torchvision's "
+            "ResNet blocks reuse self.relu); Captum's DeepLift needs one module per use "
+            "(xaibench's resnet builders provide that)",
+        )
 
 
 @_register(
@@ -209,6 +341,7 @@ def gradcam(
 
     from xaibench.models import get_cam_layer
 
+    model = _without_inplace(model)
     cam = LayerGradCam(model, get_cam_layer(model)).attribute(
         _grad_input(inputs), target=targets, relu_attributions=bool(relu_attributions)
     )
@@ -221,10 +354,13 @@ def gradcam(
 def guided_gradcam(
     model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, interpolate_mode: str = "nearest"
 ) -> torch.Tensor:
+    """Needs a ReLU network (:class:`MethodNotApplicable` otherwise), like Guided Backprop."""
     from captum.attr import GuidedGradCam
 
     from xaibench.models import get_cam_layer
 
+    _require_relu_network("guided_gradcam", model)
+    model = _without_inplace(model)
     return GuidedGradCam(model, get_cam_layer(model)).attribute(
         _grad_input(inputs), target=targets, interpolate_mode=interpolate_mode
     )
@@ -462,6 +598,156 @@ def kernel_shap(
 
 LRP_COMPOSITES = ("epsilon_plus_flat", "epsilon_gamma_box", "epsilon_plus", "epsilon_alpha2_beta1")
 
+# torchvision model classes whose structure the canonizers below handle (plain feed-forward ones need only the
+# Sequential BatchNorm merge); any other torchvision.models class may hide residual sums from Zennit.
+_TV_SEQUENTIAL = {"VGG", "AlexNet"}
+_TV_RESNET = {"ResNet", "BasicBlock", "Bottleneck"}
+_TV_DENSENET = {"DenseNet", "_DenseBlock", "_DenseLayer", "_Transition"}
+_TV_EFFICIENTNET = {"EfficientNet", "MBConv", "FusedMBConv"}
+
+
+def _torchvision_classes(model: nn.Module) -> dict[str, set[str]]:
+    """{family: class names} of the torchvision.models classes (and their subclasses) in ``model``."""
+    found: dict[str, set[str]] = {}
+    for module in model.modules():
+        for cls in type(module).__mro__:
+            if cls.__module__.startswith("torchvision.models."):
+                found.setdefault(cls.__module__.rsplit(".", 1)[-1], set()).add(cls.__name__)
+                break
+    return found
+
+
+def _lrp_canonizers(model: nn.Module) -> list[Any]:
+    """Zennit canonizers for ``model``'s architecture; :class:`MethodNotApplicable` for unknown structures.
+
+    * any model: ``SequentialMergeBatchNorm`` merges each BatchNorm into the convolution right before it, in
+      the order the children are registered (xaibench's models register them in forward order);
+    * ResNet (torchvision blocks): Zennit's ``ResNetCanonizer``: the BatchNorm merge, plus a ``Sum`` module
+      for each residual sum so that it gets the Norm rule (a plain ``+`` would hand the whole relevance to
+      both branches);
+    * DenseNet: BatchNorms are pre-activations (BN-ReLU-conv) of concatenations, so the sequential merge would
+      fuse a BN into an unrelated earlier convolution (the one registered before it). Only the true pairs are
+      merged (``features.conv0``/``norm0`` and each layer's ``conv1``/``norm2``); the other BNs get Zennit's
+      default Pass rule (relevance passed through unchanged: conserving, like the concatenations). Needs the
+      module-based head of xaibench's ``densenet121`` (torchvision's forward ends in an in-place functional
+      ReLU that hooks cannot see);
+    * EfficientNet: the BatchNorm merge (sequential there), a ``Sum`` module for each MBConv residual, and the
+      squeeze-excitation gate ``s(x) * x`` treated as a constant scaling of ``x`` whose relevance passes to
+      ``x`` unchanged (the "signal-take-all" rule for multiplicative gates, Arras et al. 2017); SiLU gets the
+      Pass rule of all Zennit activations.
+    """
+    from zennit.canonizers import SequentialMergeBatchNorm
+
+    if "torchvision" not in sys.modules:  # then the model holds no torchvision class
+        return [SequentialMergeBatchNorm()]
+    families = _torchvision_classes(model)
+    known = _TV_SEQUENTIAL | _TV_RESNET | _TV_DENSENET | _TV_EFFICIENTNET
+    unknown = sorted(set().union(*families.values()) - known) if families else []
+    if unknown:
+        raise _not_applicable(
+            "lrp", model, f"no Zennit canonizer is known for the torchvision module(s) {', '.join(unknown)}"
+        )
+    if "resnet" in families:
+        from zennit.torchvision import ResNetCanonizer
+
+        return [ResNetCanonizer()]
+    if "densenet" in families:
+        return [_densenet_canonizer(model)]
+    if "efficientnet" in families:
+        return [SequentialMergeBatchNorm(), *_efficientnet_canonizers()]
+    return [SequentialMergeBatchNorm()]
+
+
+# Activations whose outputs are never negative (the inputs the z+ and alpha-beta rules are designed for).
+_NONNEGATIVE_ACTIVATIONS = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.Sigmoid,
+    nn.Softplus,
+    nn.Hardsigmoid,
+    nn.Softmax,
+    nn.Softmax2d,
+)
+
+
+def _require_conserving_rules(model: nn.Module, composite: str) -> None:
+    """The z+ rule (``epsilon_plus``, ``epsilon_plus_flat``) and the alpha2-beta1 rule split contributions by
+    sign assuming non-negative layer inputs (ReLU networks). Where activations go negative (SiLU, GELU, ...)
+    a neuron whose contributions all have the "wrong" sign loses its relevance (z+) or the split overshoots
+    (alpha-beta): on a bias-free EfficientNet-B0 the map summed to 84-100% (z+) and 98-148% (alpha2-beta1) of
+    the logit. The gamma rule of ``epsilon_gamma_box`` stays conserving (100%), so it is the one allowed."""
+    if composite == "epsilon_gamma_box":
+        return
+    negative = sorted(
+        {
+            type(m).__name__
+            for m in model.modules()
+            if isinstance(m, _activation_types()) and not isinstance(m, _NONNEGATIVE_ACTIVATIONS)
+        }
+    )
+    if negative:
+        raise _not_applicable(
+            "lrp",
+            model,
+            f"composite {composite!r} uses rules (z+, alpha-beta) that assume non-negative activations, but "
+            f"the model's {', '.join(negative)} activations go negative, so relevance is not conserved; "
+            "composite 'epsilon_gamma_box' conserves it",
+        )
+
+
+def _densenet_canonizer(model: nn.Module) -> Any:
+    from torchvision.models.densenet import DenseNet, _DenseLayer
+    from zennit.canonizers import NamedMergeBatchNorm
+
+    pairs = []
+    for name, module in model.named_modules():
+        prefix = f"{name}." if name else ""
+        if isinstance(module, DenseNet):
+            if type(module).forward is DenseNet.forward:
+                raise _not_applicable(
+                    "lrp",
+                    model,
+                    "torchvision's DenseNet.forward applies an in-place functional ReLU to the hooked norm5 "
+                    "output; build the model with xaibench's densenet121 (module-based head)",
+                )
+            features = module.features
+            if isinstance(getattr(features, "conv0", None), nn.Conv2d) and isinstance(
+                getattr(features, "norm0", None), nn.BatchNorm2d
+            ):
+                pairs.append(([f"{prefix}features.conv0"], f"{prefix}features.norm0"))
+        elif isinstance(module, _DenseLayer):
+            pairs.append(([f"{prefix}conv1"], f"{prefix}norm2"))
+    return NamedMergeBatchNorm(pairs)
+
+
+def _efficientnet_canonizers() -> list[Any]:
+    from torchvision.models.efficientnet import FusedMBConv, MBConv
+    from torchvision.ops.misc import SqueezeExcitation
+    from zennit.canonizers import AttributeCanonizer
+    from zennit.layer import Sum
+
+    def residual_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
+        result = self.block(x)
+        if self.use_res_connect:
+            result = self.canonizer_sum(torch.stack([x, self.stochastic_depth(result)], dim=-1))
+        return result
+
+    def gate_forward(self: Any, x: torch.Tensor) -> torch.Tensor:
+        # the value of s(x) * x, the gradient (hence the relevance) of x alone: the gate is a constant
+        return x + (self._scale(x) * x - x).detach()
+
+    def residual_map(name: str, module: nn.Module) -> dict[str, Any] | None:
+        if isinstance(module, MBConv | FusedMBConv):
+            return {"forward": residual_forward.__get__(module), "canonizer_sum": Sum()}
+        return None
+
+    def gate_map(name: str, module: nn.Module) -> dict[str, Any] | None:
+        if isinstance(module, SqueezeExcitation):
+            return {"forward": gate_forward.__get__(module)}
+        return None
+
+    return [AttributeCanonizer(residual_map), AttributeCanonizer(gate_map)]
+
 
 @_register("lrp", "zennit", "Layer-wise Relevance Propagation with a Zennit composite (Bach et al. 2015)")
 def lrp(
@@ -477,19 +763,21 @@ def lrp(
     """Relevance of the target class, propagated with ``zennit.attribution.Gradient`` and a composite.
 
     ``output_relevance``: ``logit`` starts from one-hot(target) x logit, so the map sums to about the target
-    logit (conservation); ``one_hot`` starts from one-hot(target), so it sums to about 1. ``low``/``high``
-    are the input range for the ZBox rule of ``epsilon_gamma_box`` (ignored otherwise). Canonizer:
-    ``SequentialMergeBatchNorm`` (a no-op without BatchNorm). The hooks are removed on exit, also on errors.
+    logit (conservation, exact without biases); ``one_hot`` starts from one-hot(target), so it sums to about
+    1. ``low``/``high`` are the input range for the ZBox rule of ``epsilon_gamma_box`` (ignored otherwise).
+    Canonizers per architecture: see :func:`_lrp_canonizers` (``SequentialMergeBatchNorm`` for plain CNNs, a
+    no-op without BatchNorm). The hooks and canonizers are removed on exit, also on errors.
     """
     from zennit import composites as zc
     from zennit.attribution import Gradient
-    from zennit.canonizers import SequentialMergeBatchNorm
 
     if composite not in LRP_COMPOSITES:
         raise _bad("lrp", "composite", f"must be one of {list(LRP_COMPOSITES)}, got {composite!r}")
     if output_relevance not in ("logit", "one_hot"):
         raise _bad("lrp", "output_relevance", f"must be 'logit' or 'one_hot', got {output_relevance!r}")
-    canonizers = [SequentialMergeBatchNorm()]
+    model = _without_inplace(model)
+    canonizers = _lrp_canonizers(model)
+    _require_conserving_rules(model, composite)
     eps = float(epsilon)
     if composite == "epsilon_gamma_box":
         if not float(low) < float(high):

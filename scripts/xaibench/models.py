@@ -102,3 +102,7 @@ def load_model(path: str, device: torch.device | str = "cpu") -> nn.Module:
     model = build_model(spec["name"], **spec["shape"], **spec.get("params", {}))
     model.load_state_dict(ckpt["state_dict"])
     return model.to(device).eval()
+
+
+# Register the torchvision architectures (ResNet, DenseNet, EfficientNet).
+from xaibench import models_torchvision  # noqa: E402, F401

@@ -115,4 +115,11 @@ def evaluation_subset(dataset: ImageDataset, n: int, seed: int) -> np.ndarray:
 
 
 # Register the built-in generators.
-from xaibench.datasets import ct_nodules, image_folder, packaged, triangles_squares  # noqa: E402, F401
+from xaibench.datasets import (  # noqa: E402, F401
+    beam,
+    counting,
+    ct_nodules,
+    image_folder,
+    packaged,
+    triangles_squares,
+)

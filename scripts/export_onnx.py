@@ -1,0 +1,22 @@
+"""Rule export_onnx: ONNX export of a trained model, checked against PyTorch with onnxruntime."""
+
+from typing import TYPE_CHECKING
+
+from xaibench.datasets import load_dataset
+from xaibench.io import save_json
+from xaibench.logs import job_log
+from xaibench.models import load_model
+from xaibench.onnx_export import check_onnx, export_onnx
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with job_log(snakemake.log[0]) as log:
+    dataset = load_dataset(snakemake.input.data)
+    model = load_model(snakemake.input.weights, "cpu")
+    shape = dataset.shape
+    export_onnx(model, shape["in_channels"], shape["image_size"], snakemake.output.onnx)
+    test_images = dataset.images[dataset.indices("test")[:32]]
+    max_abs_diff = check_onnx(model, snakemake.output.onnx, test_images)
+    save_json(snakemake.output.check, {"max_abs_diff_logits": max_abs_diff, "n_images": len(test_images)})
+    log.info("onnxruntime reproduces the PyTorch logits: max |diff| = %.2e", max_abs_diff)
