@@ -161,7 +161,8 @@ def _no_inplace(model: nn.Module) -> None:
             module.inplace = False
 
 
-def _new_conv(old: nn.Conv2d, in_channels: int, kernel: int, stride: int, nonlinearity: str) -> nn.Conv2d:
+def _new_conv(old: nn.Conv2d, in_channels: int, kernel: int, stride: int, mode: str) -> nn.Conv2d:
+    """A first convolution for ``in_channels``, initialised like torchvision's (Kaiming normal, ``mode``)."""
     conv = nn.Conv2d(
         in_channels,
         old.out_channels,
@@ -170,14 +171,14 @@ def _new_conv(old: nn.Conv2d, in_channels: int, kernel: int, stride: int, nonlin
         padding=kernel // 2,
         bias=old.bias is not None,
     )
-    nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity=nonlinearity)
+    nn.init.kaiming_normal_(conv.weight, mode=mode, nonlinearity="relu")
     if conv.bias is not None:
         nn.init.zeros_(conv.bias)
     return conv
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Builders of the bare architectures: (in_channels, num_classes, small) -> (model, first conv name)
+# Builders of the bare architectures: (in_channels, num_classes, small) -> model
 # ----------------------------------------------------------------------------------------------------------
 
 
@@ -186,10 +187,10 @@ def _resnet(block: str, layers: list[int]) -> Callable[[int, int, bool], nn.Modu
         classes = _classes()
         model = classes["TVResNet"](classes[block], layers, num_classes=num_classes)
         if small:
-            model.conv1 = _new_conv(model.conv1, in_channels, 3, 1, "relu")
+            model.conv1 = _new_conv(model.conv1, in_channels, 3, 1, "fan_out")
             model.maxpool = nn.Identity()
         elif in_channels != 3:
-            model.conv1 = _new_conv(model.conv1, in_channels, 7, 2, "relu")
+            model.conv1 = _new_conv(model.conv1, in_channels, 7, 2, "fan_out")
         model.relu = nn.ReLU()
         model.cam_layer_name = "layer4"
         return model
@@ -202,10 +203,10 @@ def _densenet121(in_channels: int, num_classes: int, small: bool) -> nn.Module:
         growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=64, num_classes=num_classes
     )
     if small:
-        model.features.conv0 = _new_conv(model.features.conv0, in_channels, 3, 1, "relu")
+        model.features.conv0 = _new_conv(model.features.conv0, in_channels, 3, 1, "fan_in")
         model.features.pool0 = nn.Identity()
     elif in_channels != 3:
-        model.features.conv0 = _new_conv(model.features.conv0, in_channels, 7, 2, "relu")
+        model.features.conv0 = _new_conv(model.features.conv0, in_channels, 7, 2, "fan_in")
     model.cam_layer_name = "features.relu5"
     return model
 
@@ -232,7 +233,7 @@ def _efficientnet_b0(in_channels: int, num_classes: int, small: bool) -> nn.Modu
         setting, dropout=0.2, stochastic_depth_prob=0.2, num_classes=num_classes
     )
     if small or in_channels != 3:
-        model.features[0][0] = _new_conv(model.features[0][0], in_channels, 3, 1 if small else 2, "linear")
+        model.features[0][0] = _new_conv(model.features[0][0], in_channels, 3, 1 if small else 2, "fan_out")
     model.cam_layer_name = f"features.{len(model.features) - 1}"
     return model
 
