@@ -75,6 +75,18 @@ class ImageDataset:
         )
 
 
+def split_sizes(n_train: int, n_val: int, n_test: int) -> list[int]:
+    """Validated split sizes: non-negative integers, not all zero; errors name the key."""
+    sizes = []
+    for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
+        if int(value) != value or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        sizes.append(int(value))
+    if sum(sizes) == 0:
+        raise ValueError("n_train + n_val + n_test must be > 0")
+    return sizes
+
+
 def split_labels(n_train: int, n_val: int, n_test: int) -> np.ndarray:
     """Split codes for consecutive blocks of samples (the samples themselves are i.i.d.)."""
     return np.repeat(np.arange(3, dtype=np.int8), [n_train, n_val, n_test])

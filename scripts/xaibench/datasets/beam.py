@@ -59,7 +59,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xaibench.datasets import DATASETS, ImageDataset, split_labels
+from xaibench.datasets import DATASETS, ImageDataset, split_labels, split_sizes
 
 ANOMALIES = ("elongation", "tilt", "double_spot", "jitter", "blur", "saturation")
 
@@ -157,13 +157,7 @@ def beam_profiles(
     if int(image_size) != image_size or image_size < 16:
         raise ValueError(f"image_size must be an integer >= 16, got {image_size!r}")
     image_size = int(image_size)
-    sizes = []
-    for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
-        if int(value) != value or value < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        sizes.append(int(value))
-    if sum(sizes) == 0:
-        raise ValueError("n_train + n_val + n_test must be > 0")
+    sizes = split_sizes(n_train, n_val, n_test)
     if isinstance(anomalies, str) or not isinstance(anomalies, Sequence) or len(anomalies) == 0:
         raise ValueError(
             f"anomalies must be a non-empty list drawn from {list(ANOMALIES)}, got {anomalies!r}"

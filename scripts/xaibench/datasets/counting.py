@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xaibench.datasets import DATASETS, ImageDataset, split_labels
+from xaibench.datasets import DATASETS, ImageDataset, split_labels, split_sizes
 
 _CHUNK = 4096
 _MAX_TRIES = 100  # proposals per disc before the whole image is redrawn
@@ -109,13 +109,7 @@ def counting(
     if int(image_size) != image_size or image_size < 8:
         raise ValueError(f"image_size must be an integer >= 8, got {image_size!r}")
     size = int(image_size)
-    sizes = []
-    for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
-        if int(value) != value or value < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        sizes.append(int(value))
-    if sum(sizes) == 0:
-        raise ValueError("n_train + n_val + n_test must be > 0")
+    sizes = split_sizes(n_train, n_val, n_test)
     if int(k_min) != k_min or k_min < 0:
         raise ValueError(f"k_min must be a non-negative integer, got {k_min!r}")
     if int(k_max) != k_max or k_max < max(1, k_min + 1):
