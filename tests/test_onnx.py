@@ -18,15 +18,7 @@ from xaibench.onnx_export import check_onnx, export_onnx
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny batches gain little from intra-op threads, and while another process keeps the cores busy two
-    OpenMP threads stall each other: measured 20-50x slower on 2 cores (DenseNet-121 LRP, 2 images: 35 s
-    with 2 threads, 0.8 s with 1)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _calibrated(name, in_channels, image_size, **params):
