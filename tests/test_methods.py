@@ -76,20 +76,24 @@ def test_registry_entries_are_specs():
     expected = {
         "saliency", "integrated_gradients", "input_x_gradient", "guided_backprop", "deconvolution",
         "deeplift", "gradcam", "guided_gradcam", "occlusion", "lime", "kernel_shap", "lrp", "random", "sobel",
+        "smoothgrad", "vargrad", "gradient_shap", "deeplift_shap", "feature_ablation",
+        "shapley_value_sampling", "cam", "gradcam_plus_plus", "score_cam",
     }  # fmt: skip
     assert set(METHODS.names()) == expected
     for name in METHODS.names():
         spec = METHODS.get(name)
         assert isinstance(spec, MethodSpec)
-        assert spec.library in {"captum", "zennit", "control"}
+        assert spec.library in {"captum", "zennit", "grad-cam", "xaibench", "control"}
         assert spec.description and "\n" not in spec.description
     assert METHODS.get("lrp").library == "zennit"
+    assert METHODS.get("score_cam").library == METHODS.get("gradcam_plus_plus").library == "grad-cam"
+    assert METHODS.get("cam").library == "xaibench"
     assert METHODS.get("random").library == METHODS.get("sobel").library == "control"
     assert method_params("occlusion")["window"] == 4
 
 
 @pytest.mark.parametrize("name", METHODS.names())
-def test_method_gray(name, tiny_model, batch):
+def test_method_gray(name, tiny_model, batch, one_torch_thread):
     x, y = batch
     x_before = x.clone()
     attr = explain(name, tiny_model, x, y, batch_size=3)  # two chunks: 3 + 1
@@ -102,7 +106,7 @@ def test_method_gray(name, tiny_model, batch):
 
 
 @pytest.mark.parametrize("name", METHODS.names())
-def test_method_rgb(name, rgb_model, rgb_batch):
+def test_method_rgb(name, rgb_model, rgb_batch, one_torch_thread):
     x, y = rgb_batch
     attr = explain(name, rgb_model, x, y)
     assert attr.shape == (3, 1, 16, 16)
@@ -117,9 +121,14 @@ def test_method_rgb(name, rgb_model, rgb_batch):
         ("lime", {"n_samples": 60, "segmentation": {"kind": "grid", "cell": 8}}),
         ("kernel_shap", {"n_samples": 60}),
         ("random", {"seed": 3}),
+        ("smoothgrad", {"n_samples": 5}),
+        ("vargrad", {"n_samples": 5, "nt_samples_batch_size": 2}),
+        ("gradient_shap", {"n_samples": 5, "stdevs": 0.1}),
+        ("deeplift_shap", {"baselines": "uniform", "n_baselines": 3}),
+        ("shapley_value_sampling", {"n_samples": 2}),
     ],
 )
-def test_deterministic_and_chunk_independent(name, params, tiny_model, batch):
+def test_deterministic_and_chunk_independent(name, params, tiny_model, batch, one_torch_thread):
     model = _Scaled(tiny_model, 1e4).eval()
     x, y = batch
     state = torch.get_rng_state()
@@ -132,10 +141,22 @@ def test_deterministic_and_chunk_independent(name, params, tiny_model, batch):
     assert torch.equal(torch.get_rng_state(), state)  # the caller's RNG is left alone
 
 
-def test_seed_changes_the_map(tiny_model, batch):
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("random", {}),
+        ("smoothgrad", {"n_samples": 3}),
+        ("vargrad", {"n_samples": 3}),
+        ("gradient_shap", {"n_samples": 3}),
+        ("deeplift_shap", {"baselines": "uniform", "n_baselines": 2}),
+        ("shapley_value_sampling", {"n_samples": 1}),
+    ],
+)
+def test_seed_changes_the_map(name, params, tiny_model, batch, one_torch_thread):
     x, y = batch
+    model = _Scaled(tiny_model, 1e4).eval()
     assert not np.array_equal(
-        explain("random", tiny_model, x, y), explain("random", tiny_model, x, y, seed=1)
+        explain(name, model, x, y, **params), explain(name, model, x, y, seed=1, **params)
     )
 
 
@@ -148,6 +169,19 @@ def test_seed_changes_the_map(tiny_model, batch):
         ("lrp", {"composite": "epsilon_foo"}, "composite"),
         ("lime", {"segmentation": {"kind": "slic", "segments": 8}}, "segmentation"),
         ("kernel_shap", {"segmentation": {"kind": "voronoi"}}, "segmentation"),
+        ("smoothgrad", {"stdevs": -0.1}, "stdevs"),
+        ("vargrad", {"n_samples": 0}, "n_samples"),
+        ("vargrad", {"nt_samples_batch_size": 0}, "nt_samples_batch_size"),
+        ("gradient_shap", {"baselines": "gaussian"}, "baselines"),
+        ("gradient_shap", {"seed": -1}, "seed"),
+        ("deeplift_shap", {"baselines": "zero"}, "baselines"),
+        ("deeplift_shap", {"n_baselines": 1}, "baselines"),
+        ("feature_ablation", {"perturbations_per_eval": 0}, "perturbations_per_eval"),
+        ("feature_ablation", {"segmentation": {"kind": "grid", "size": 4}}, "segmentation"),
+        ("shapley_value_sampling", {"n_samples": 1.5}, "n_samples"),
+        ("cam", {"interpolate_mode": "cubic"}, "interpolate_mode"),
+        ("gradcam_plus_plus", {"interpolate_mode": "linear"}, "interpolate_mode"),
+        ("score_cam", {"perturbations_per_eval": 0}, "perturbations_per_eval"),
     ],
 )
 def test_bad_parameter_raises(name, params, bad, tiny_model, batch):
@@ -189,6 +223,195 @@ def test_sobel_edges(tiny_model, batch):
     np.testing.assert_allclose(three, 3 * edges, rtol=1e-6)  # summed over channels
 
 
+def test_smoothgrad_without_noise_is_the_gradient(tiny_model, batch, one_torch_thread):
+    x, y = batch
+    gradient = explain("saliency", tiny_model, x, y, abs=False)
+    np.testing.assert_allclose(explain("smoothgrad", tiny_model, x, y, stdevs=0.0, n_samples=3), gradient)
+    np.testing.assert_allclose(
+        explain("smoothgrad", tiny_model, x, y, stdevs=0.0, n_samples=3, abs=True), np.abs(gradient)
+    )
+    assert np.abs(explain("vargrad", tiny_model, x, y, stdevs=0.0, n_samples=3)).max() < 1e-15
+    noisy = explain("vargrad", tiny_model, x, y)
+    assert (noisy >= 0).all() and noisy.max() > 0
+    assert not np.allclose(explain("smoothgrad", tiny_model, x, y), gradient)
+
+
+class _Linear(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(3)
+        self.fc = nn.Linear(32 * 32, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.flatten(1))
+
+
+def test_shap_methods_on_a_linear_model(batch, one_torch_thread):
+    """A linear model has a constant gradient w: GradientSHAP from the zero baseline is exactly x * w, and
+    DeepLIFT-SHAP is (x - mean baseline) * w for any baseline distribution."""
+    from xaibench.methods import baseline_distribution
+
+    model = _Linear().eval()
+    x, y = batch
+    w = model.fc.weight.detach()[y].reshape(4, 1, 32, 32)
+    expected = (x * w).numpy()
+    got = explain("gradient_shap", model, x, y, baselines="zero", n_samples=4)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+    got = explain("deeplift_shap", model, x, y, baselines="mixed", n_baselines=5)
+    mean_baseline = torch.cat(
+        [baseline_distribution(x[i : i + 1], "mixed", 5, 0).mean(0, keepdim=True) for i in range(4)]
+    )
+    np.testing.assert_allclose(got, ((x - mean_baseline) * w).numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_baseline_distribution(batch):
+    from xaibench.methods import baseline_distribution
+
+    image = batch[0][:1]  # 0.2 background, 0.9 square
+    assert torch.equal(baseline_distribution(image, "zero", 5, 0), torch.zeros_like(image))
+    noise = baseline_distribution(image, "uniform", 4, 0)
+    assert noise.shape == (4, 1, 32, 32) and noise.min() >= 0.2 and noise.max() <= 0.9
+    assert torch.equal(noise, baseline_distribution(image, "uniform", 4, 0))
+    assert not torch.equal(noise, baseline_distribution(image, "uniform", 4, 1))
+    blurs = baseline_distribution(image, "blur", 3, 0)
+    edge = image[0, 0].diff(dim=1).abs().max()
+    sharpness = [float(b[0].diff(dim=1).abs().max()) for b in blurs]
+    assert sharpness[0] < float(edge) and sharpness == sorted(sharpness, reverse=True)  # sigma grows
+    mixed = baseline_distribution(image, "mixed", 6, 0)
+    assert mixed.shape == (6, 1, 32, 32)
+    assert torch.equal(mixed[0], torch.zeros_like(image[0])) and torch.equal(mixed[3], mixed[0])
+    two_blurs = baseline_distribution(image, "blur", 2, 0)  # sigma 4 and 8 px
+    assert torch.equal(mixed[1], noise[0]) and torch.equal(mixed[2], two_blurs[0])
+    assert torch.equal(mixed[5], two_blurs[1]) and torch.equal(blurs[2], two_blurs[1])
+    with pytest.raises(ValueError, match="baselines"):
+        baseline_distribution(image, "gaussian", 2, 0)
+
+
+def test_feature_ablation_is_the_drop_of_each_superpixel(tiny_model, batch, one_torch_thread):
+    x, y = batch
+    segmentation = {"kind": "grid", "cell": 8}
+    attr = explain("feature_ablation", tiny_model, x, y, segmentation=segmentation, baseline=0.5)
+    masks = superpixels(x.numpy(), segmentation)
+    with torch.no_grad():
+        for i, cell in [(0, 0), (1, 5), (3, 15)]:
+            inside = torch.from_numpy(masks[i, 0] == cell)
+            ablated = x[i : i + 1].clone()
+            ablated[0, :, inside] = 0.5
+            drop = float(tiny_model(x[i : i + 1])[0, y[i]] - tiny_model(ablated)[0, y[i]])
+            np.testing.assert_allclose(attr[i, 0][inside.numpy()], drop, rtol=1e-4, atol=1e-9)
+    # The superpixel spans the channels and the map holds its value once (not once per channel).
+    rgb = explain(
+        "feature_ablation", _three_channel(tiny_model), x.repeat(1, 3, 1, 1), y, segmentation=segmentation
+    )
+    np.testing.assert_allclose(
+        rgb, explain("feature_ablation", tiny_model, x, y, segmentation=segmentation), rtol=1e-4, atol=1e-9
+    )
+
+
+def _three_channel(model: nn.Module) -> nn.Module:
+    """``model`` on the mean of three identical channels: the same function of 3-channel copies."""
+
+    class Mean(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return model(x.mean(dim=1, keepdim=True))
+
+    return Mean().eval()
+
+
+def _cam_factor(model: nn.Module, x: torch.Tensor) -> int:
+    """h x w of the CAM layer's feature map: on a GAP -> linear head CAM = h * w * Grad-CAM (without ReLU)."""
+    from xaibench.models import get_cam_layer
+
+    shapes = []
+    handle = get_cam_layer(model).register_forward_hook(lambda _m, _i, out: shapes.append(out.shape))
+    with torch.no_grad():
+        model(x[:1])
+    handle.remove()
+    return shapes[0][2] * shapes[0][3]
+
+
+def test_cam_is_unrectified_gradcam_times_positions(tiny_model, batch):
+    x, y = batch
+    cam = explain("cam", tiny_model, x, y)
+    gradcam = explain("gradcam", tiny_model, x, y, relu_attributions=False)
+    assert _cam_factor(tiny_model, x) == 64  # 8x8 feature map
+    np.testing.assert_allclose(cam, 64 * gradcam, rtol=1e-4, atol=1e-6 * np.abs(cam).max())
+    assert cam.min() < 0 < cam.max()  # signed, as in the paper
+    relu = explain("cam", tiny_model, x, y, relu_attributions=True)  # ReLU at feature resolution
+    np.testing.assert_allclose(relu, 64 * explain("gradcam", tiny_model, x, y), atol=1e-6 * np.abs(cam).max())
+    assert (relu >= 0).all()
+
+
+class _Head(nn.Module):
+    """small_cnn features with another head: a hidden layer, no pooling, or a softmax output."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.features = build_model(
+            "small_cnn", in_channels=1, num_classes=2, image_size=32, width=4
+        ).features
+        self.cam_layer_name = f"features.{len(self.features) - 1}"
+        self.kind = kind
+        if kind == "mlp":
+            self.head = nn.Sequential(
+                nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 2)
+            )
+        elif kind == "flatten":
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(16 * 8 * 8, 2))
+        else:
+            self.head = nn.Sequential(
+                nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 2), nn.Softmax(dim=1)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("mlp", "global average pool of the CAM layer"),
+        ("flatten", "no nn.Linear maps"),
+        ("softmax", "max logit"),
+    ],
+)
+def test_cam_needs_a_gap_linear_head(kind, reason, batch):
+    model = _Head(kind).eval()
+    x, y = batch
+    with pytest.raises(MethodNotApplicable, match=reason):
+        explain("cam", model, x, y)
+    assert np.isfinite(explain("gradcam_plus_plus", model, x, y)).all()  # gradient CAMs have no such limit
+    assert _hooks(model) == []
+
+
+@pytest.mark.parametrize("name", ["gradcam_plus_plus", "score_cam"])
+def test_package_cams_are_the_packages_maps_unnormalised(name, tiny_model, batch, capfd):
+    """Up to the package's per-image min-max scaling (and cv2 vs torch resizing), the maps are
+    pytorch_grad_cam's own; the call prints nothing (no progress bars) and leaves no gradients behind."""
+    from pytorch_grad_cam import GradCAMPlusPlus, ScoreCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    from xaibench.models import get_cam_layer
+
+    x, y = batch
+    capfd.readouterr()
+    ours = explain(name, tiny_model, x, y)[:, 0]
+    assert capfd.readouterr().err == ""
+    assert all(p.grad is None for p in tiny_model.parameters())
+    assert (ours >= 0).all() and ours.max() < 0.1  # not scaled to [0, 1]: raw weighted activations
+    explainer = {"gradcam_plus_plus": GradCAMPlusPlus, "score_cam": ScoreCAM}[name](
+        tiny_model, [get_cam_layer(tiny_model)]
+    )
+    try:
+        theirs = explainer(x, [ClassifierOutputTarget(int(t)) for t in y])
+    finally:
+        explainer.activations_and_grads.release()
+        tiny_model.zero_grad()
+    low, high = ours.min(axis=(1, 2), keepdims=True), ours.max(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose((ours - low) / (high - low), theirs, atol=5e-3)
+
+
 def test_quantus_adapter_numpy(tiny_model, tiny_batch):
     x, y, _ = tiny_batch
     attr = quantus_explain_func(tiny_model, x, y, method="saliency", batch_size=2, device="cpu", abs=False)
@@ -212,7 +435,7 @@ def test_quantus_adapter_randomised_copy(tiny_model, tiny_batch):
     for module in randomised.modules():
         if isinstance(module, nn.Conv2d | nn.Linear):
             module.reset_parameters()
-    for name in ("gradcam", "guided_gradcam", "lrp", "deeplift"):
+    for name in ("gradcam", "guided_gradcam", "lrp", "deeplift", "cam", "gradcam_plus_plus", "score_cam"):
         attr = quantus_explain_func(randomised, x, y, method=name, device="cpu")
         assert attr.shape == (4, 1, 32, 32) and np.isfinite(attr).all()
     assert not np.allclose(quantus_explain_func(randomised, x, y, method="gradcam"), original)
@@ -265,10 +488,13 @@ def test_superpixels_ids_start_at_zero(tiny_batch):
 def test_import_is_lazy():
     code = (
         "import sys, xaibench.methods as m; "
-        "assert not {'captum', 'zennit', 'skimage'} & set(sys.modules); "
+        "assert not {'captum', 'zennit', 'skimage', 'pytorch_grad_cam', 'cv2'} & set(sys.modules); "
         "import torch; m.explain('random', torch.nn.Linear(1, 1), torch.zeros(1, 1, 4, 4), torch.zeros(1)); "
         "m.explain('sobel', torch.nn.Linear(1, 1), torch.zeros(1, 1, 4, 4), torch.zeros(1)); "
-        "assert not {'captum', 'zennit'} & set(sys.modules)"
+        "from xaibench.models import build_model; "
+        "cnn = build_model('small_cnn', in_channels=1, num_classes=2, image_size=8, width=2).eval(); "
+        "m.explain('cam', cnn, torch.zeros(1, 1, 8, 8), torch.zeros(1)); "  # CAM needs no library either
+        "assert not {'captum', 'zennit', 'pytorch_grad_cam'} & set(sys.modules)"
     )
     env = {**os.environ, "PYTHONPATH": str(SCRIPTS)}
     result = subprocess.run(
@@ -299,6 +525,7 @@ NOT_APPLICABLE = {
     ("efficientnet_b0", "deconvolution"): "SiLU",
     ("efficientnet_b0", "guided_gradcam"): "SiLU",
     ("efficientnet_b0", "deeplift"): "SiLU",  # no DeepLIFT rule for SiLU (nor the squeeze-excitation product)
+    ("efficientnet_b0", "deeplift_shap"): "SiLU",
     # z+ / alpha-beta rules assume non-negative activations; composite epsilon_gamma_box is applicable
     ("efficientnet_b0", "lrp"): "SiLU",
 }
@@ -307,7 +534,16 @@ CHEAP = {
     "kernel_shap": {"n_samples": 20},
     "occlusion": {"window": 16, "stride": 16},
     "integrated_gradients": {"n_steps": 4},
+    "smoothgrad": {"n_samples": 4},
+    "vargrad": {"n_samples": 4},
+    "gradient_shap": {"n_samples": 4},
+    "deeplift_shap": {"n_baselines": 3},
+    "feature_ablation": {"segmentation": {"kind": "grid", "cell": 16}},
+    "shapley_value_sampling": {"n_samples": 1, "segmentation": {"kind": "grid", "cell": 16}},
 }
+# Score-CAM runs one forward pass per channel of the CAM layer (512 / 1024 / 1280 here): 8-60 s per image on
+# one CPU thread, so it is tested on ResNet-18 at 16x16 only (test_score_cam_on_resnet18).
+SEPARATELY = {"score_cam"}
 
 
 def _torchvision_model(arch: str, seed: int = 0) -> nn.Module:
@@ -350,7 +586,7 @@ def arch_model():
     return get
 
 
-@pytest.mark.parametrize("name", METHODS.names())
+@pytest.mark.parametrize("name", [n for n in METHODS.names() if n not in SEPARATELY])
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_method_on_architecture(arch, name, arch_model, tiny_batch, one_thread):
     model, state = arch_model(arch)
@@ -366,9 +602,35 @@ def test_method_on_architecture(arch, name, arch_model, tiny_batch, one_thread):
             with torch.no_grad():
                 delta = (model(x) - model(torch.zeros_like(x)))[torch.arange(2), y].numpy()
             np.testing.assert_allclose(attr.sum(axis=(1, 2, 3)), delta, rtol=1e-3, atol=1e-4)
+        if name == "deeplift_shap":  # sums to f(x) - mean f(baseline) (no max-pooling in these networks)
+            from xaibench.methods import baseline_distribution
+
+            with torch.no_grad():
+                delta = [
+                    float(
+                        model(x[i : i + 1])[0, y[i]]
+                        - model(baseline_distribution(x[i : i + 1], "mixed", 3, 0))[:, y[i]].mean()
+                    )
+                    for i in range(2)
+                ]
+            np.testing.assert_allclose(attr.sum(axis=(1, 2, 3)), delta, rtol=1e-3, atol=1e-4)
+        if name == "cam":  # every torchvision head here is GAP -> (dropout ->) linear: CAM = h w Grad-CAM
+            gradcam = explain("gradcam", model, x, y, relu_attributions=False)
+            np.testing.assert_allclose(
+                attr, _cam_factor(model, x) * gradcam, rtol=1e-3, atol=1e-5 * np.abs(attr).max()
+            )
     assert _hooks(model) == []
     after = model.state_dict()
     assert after.keys() == state.keys() and all(torch.equal(after[k], state[k]) for k in state)
+
+
+def test_score_cam_on_resnet18(one_thread):
+    model = _torchvision_model("resnet18")
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    attr = explain("score_cam", model, x, torch.tensor([1]), perturbations_per_eval=128)
+    assert attr.shape == (1, 1, 16, 16) and np.isfinite(attr).all() and (attr >= 0).all() and attr.max() > 0
+    assert _hooks(model) == [] and all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
 
 
 def _canonized_logits(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:

@@ -7,13 +7,18 @@ the model in eval mode, reduces the channel axis by **summing** it and returns f
 values are returned as they are: the evaluation counts them, so they are never hidden here.
 
 Libraries are imported lazily inside the methods: importing this module pulls in torch and numpy only, so a
-job explaining with ``random`` or ``sobel`` never pays for ``import captum`` (~5 s) or zennit.
+job explaining with ``random`` or ``sobel`` never pays for ``import captum`` (~5 s), zennit or the grad-cam
+package (~3 s, it imports OpenCV and matplotlib).
 
 Methods and their library:
 
-* Captum: ``saliency``, ``integrated_gradients``, ``input_x_gradient``, ``guided_backprop``,
-  ``deconvolution``, ``deeplift``, ``gradcam``, ``guided_gradcam``, ``occlusion``, ``lime``, ``kernel_shap``;
+* Captum: ``saliency``, ``integrated_gradients``, ``input_x_gradient``, ``smoothgrad``, ``vargrad``,
+  ``guided_backprop``, ``deconvolution``, ``deeplift``, ``deeplift_shap``, ``gradient_shap``, ``gradcam``,
+  ``guided_gradcam``, ``occlusion``, ``feature_ablation``, ``shapley_value_sampling``, ``lime``,
+  ``kernel_shap``;
 * Zennit: ``lrp`` (Captum's LRP has no rule for ``nn.Flatten`` and gives ~1e16 on residual networks);
+* :mod:`xaibench.methods_cam` (imported at the end of this module): ``cam`` (implemented there: no library
+  has the original CAM), ``gradcam_plus_plus`` and ``score_cam`` (the ``grad-cam`` package);
 * controls: ``random`` (uniform noise) and ``sobel`` (edge magnitude), the baselines of Adebayo et al. (2018).
 
 A method that cannot handle an architecture raises :class:`MethodNotApplicable` with the reason, before any
@@ -21,11 +26,19 @@ computation, instead of failing obscurely or silently computing something else. 
 
 * ``guided_backprop``, ``deconvolution``, ``guided_gradcam`` need a ReLU network: they only modify the
   backward pass of ``nn.ReLU`` modules, and would pass e.g. EfficientNet's SiLU gradients through unchanged;
-* ``deeplift`` needs every non-linearity to be a Captum-supported module used once per forward pass (so not
-  on EfficientNet: SiLU has no DeepLIFT rule in Captum, nor has the squeeze-excitation product);
+* ``deeplift`` and ``deeplift_shap`` need every non-linearity to be a Captum-supported module used once per
+  forward pass (so not on EfficientNet: SiLU has no DeepLIFT rule in Captum, nor has the squeeze-excitation
+  product);
+* ``cam`` needs logits = linear(global average pool of the CAM layer), checked numerically (all of
+  xaibench's models qualify);
 * ``lrp`` needs a known structure: Zennit canonizers are chosen per architecture (see :func:`lrp`); with
   activations that go negative (EfficientNet's SiLU) only composite ``epsilon_gamma_box`` conserves
   relevance, and the z+ / alpha-beta composites raise.
+
+Stochastic methods (``lime``, ``kernel_shap``, ``smoothgrad``, ``vargrad``, ``gradient_shap``,
+``deeplift_shap``'s noise baselines, ``shapley_value_sampling``) explain each image on its own under their
+``seed``: a map depends on the image and the parameters, never on the batch, and the caller's torch and numpy
+random states are restored.
 
 Hook-based methods (guided ones, deeplift, CAMs, lrp) run on a deep copy with ``inplace=False`` activations
 when the model has in-place ones (backward hooks fail on outputs modified in place); xaibench's models have
@@ -34,13 +47,14 @@ none.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
 import inspect
 import sys
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +76,7 @@ class MethodSpec:
     """One explanation method: ``fn(model, inputs, targets, **params)`` -> (n, 1|C, H, W) tensor."""
 
     fn: Callable[..., torch.Tensor]
-    library: str  # "captum", "zennit" or "control"
+    library: str  # "captum", "zennit", "grad-cam", "xaibench" (implemented here) or "control"
     description: str  # one line, for the README and the report
 
 
@@ -186,6 +200,42 @@ def _positive_int(method: str, param: str, value: Any) -> int:
     return int(value)
 
 
+def _nonnegative_float(method: str, param: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating) or value < 0:
+        raise _bad(method, param, f"must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+def _seed_value(method: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise _bad(method, "seed", f"must be a non-negative int, got {value!r}")
+    return int(value)
+
+
+@contextlib.contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch's global generators and numpy's global one for the block, then restore the caller's states.
+
+    Captum samples from both (NoiseTunnel: ``torch.normal`` on the input's device; GradientShap: numpy for
+    the baseline draws and the path positions; ShapleyValueSampling: ``torch.randperm``)."""
+    devices = []
+    if device.type == "cuda":
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    numpy_state = np.random.get_state()  # noqa: NPY002 - Captum draws from numpy's global generator
+    try:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            np.random.seed(seed)  # noqa: NPY002
+            yield
+    finally:
+        np.random.set_state(numpy_state)  # noqa: NPY002
+
+
+def _value_range(image: torch.Tensor) -> float:
+    """max - min of one image over all its channels (the scale of the noise of SmoothGrad and friends)."""
+    return float(image.max() - image.min())
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Gradient-based methods (Captum)
 # ----------------------------------------------------------------------------------------------------------
@@ -276,8 +326,9 @@ def deeplift(
     return DeepLift(model).attribute(_grad_input(inputs), baselines=float(baseline), target=targets)
 
 
-def _require_deeplift_rules(model: nn.Module, inputs: torch.Tensor) -> None:
-    """Raise :class:`MethodNotApplicable` unless Captum's DeepLift handles every non-linearity of ``model``.
+def _require_deeplift_rules(model: nn.Module, inputs: torch.Tensor, method: str = "deeplift") -> None:
+    """Raise :class:`MethodNotApplicable` unless Captum's DeepLift handles every non-linearity of ``model``
+    (``method``: the name in the message; ``deeplift_shap`` runs DeepLift once per baseline).
 
     Captum applies the Rescale rule to modules of the exact types in its ``SUPPORTED_NON_LINEAR`` (ReLU, ELU,
     LeakyReLU, Sigmoid, Tanh, Softplus, MaxPool, Softmax); any other activation module (e.g. SiLU) would get
@@ -296,7 +347,7 @@ def _require_deeplift_rules(model: nn.Module, inputs: torch.Tensor) -> None:
     )
     if unsupported:
         raise _not_applicable(
-            "deeplift",
+            method,
             model,
             f"Captum's DeepLift has no rule for its {', '.join(unsupported)} activations (they would get "
             "plain gradients; multiplicative gates such as squeeze-excitation have no rule either)",
@@ -319,7 +370,7 @@ def _require_deeplift_rules(model: nn.Module, inputs: torch.Tensor) -> None:
     reused = sorted(name for name, n in calls.items() if n > 1)
     if reused:
         raise _not_applicable(
-            "deeplift",
+            method,
             model,
             f"module(s) {', '.join(reused)} are called more than once per forward pass (e.g. torchvision's "
             "ResNet blocks reuse self.relu); Captum's DeepLift needs one module per use "
@@ -364,6 +415,232 @@ def guided_gradcam(
     return GuidedGradCam(model, get_cam_layer(model)).attribute(
         _grad_input(inputs), target=targets, interpolate_mode=interpolate_mode
     )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Sampling gradient methods (Captum): SmoothGrad, VarGrad, GradientSHAP, DeepLIFT-SHAP
+# ----------------------------------------------------------------------------------------------------------
+#
+# Each image is explained on its own with the same seed (like LIME), so its map depends on the image and the
+# parameters only, not on its position in the batch or the chunk size; the batching is over the samples of
+# one image (n_samples noisy copies, n_baselines baselines in one pass). Noise scales are fractions of the
+# image's value range (max - min over all channels), as in Smilkov et al. (2017), so one config serves
+# datasets of any intensity scale.
+
+
+def _noise_tunnel(
+    method: str,
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    n_samples: int,
+    stdevs: float,
+    nt_samples_batch_size: int | None,
+    abs: bool,
+    seed: int,
+) -> torch.Tensor:
+    from captum.attr import NoiseTunnel, Saliency
+
+    n_samples = _positive_int(method, "n_samples", n_samples)
+    stdevs = _nonnegative_float(method, "stdevs", stdevs)
+    if nt_samples_batch_size is not None:
+        nt_samples_batch_size = min(
+            n_samples, _positive_int(method, "nt_samples_batch_size", nt_samples_batch_size)
+        )
+    seed = _seed_value(method, seed)
+    tunnel = NoiseTunnel(Saliency(model))
+    maps = []
+    for i in range(inputs.shape[0]):
+        image = inputs[i : i + 1].detach()
+        with _seeded(seed, image.device):
+            maps.append(
+                tunnel.attribute(
+                    image,
+                    nt_type=method,
+                    nt_samples=n_samples,
+                    nt_samples_batch_size=nt_samples_batch_size,
+                    stdevs=stdevs * _value_range(image),
+                    target=targets[i : i + 1],
+                    abs=bool(abs),
+                )
+            )
+    return torch.cat(maps)
+
+
+@_register(
+    "smoothgrad", "captum", "SmoothGrad: input gradient averaged over noisy copies (Smilkov et al. 2017)"
+)
+def smoothgrad(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    n_samples: int = 16,
+    stdevs: float = 0.15,
+    nt_samples_batch_size: int | None = None,
+    abs: bool = False,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Captum ``NoiseTunnel(Saliency)``, ``nt_type="smoothgrad"``: the mean gradient of the target logit over
+    ``n_samples`` copies with Gaussian noise of standard deviation ``stdevs`` x (max - min of the image)
+    (Smilkov et al.: 10-20% works best). ``abs=False`` averages the signed gradients (the paper's definition);
+    ``abs=True`` their magnitudes. ``nt_samples_batch_size``: noisy copies per forward pass (None: all)."""
+    return _noise_tunnel(
+        "smoothgrad", model, inputs, targets, n_samples, stdevs, nt_samples_batch_size, abs, seed
+    )
+
+
+@_register(
+    "vargrad", "captum", "VarGrad: variance of the input gradient over noisy copies (Adebayo et al. 2018)"
+)
+def vargrad(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    n_samples: int = 16,
+    stdevs: float = 0.15,
+    nt_samples_batch_size: int | None = None,
+    abs: bool = False,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Captum ``NoiseTunnel(Saliency)``, ``nt_type="vargrad"``: the per-pixel variance of the gradient over
+    the noisy copies (non-negative); parameters as :func:`smoothgrad`."""
+    return _noise_tunnel(
+        "vargrad", model, inputs, targets, n_samples, stdevs, nt_samples_batch_size, abs, seed
+    )
+
+
+BASELINE_KINDS = ("zero", "uniform", "blur", "mixed")
+
+
+def _blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (1, C, H, W) with standard deviation ``sigma`` px, replicated borders."""
+    radius = max(1, int(np.ceil(3 * sigma)))
+    offsets = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    n_channels = image.shape[1]
+    x = nn.functional.pad(image, (radius, radius, radius, radius), mode="replicate")
+    x = nn.functional.conv2d(x, kernel.view(1, 1, 1, -1).repeat(n_channels, 1, 1, 1), groups=n_channels)
+    return nn.functional.conv2d(x, kernel.view(1, 1, -1, 1).repeat(n_channels, 1, 1, 1), groups=n_channels)
+
+
+def baseline_distribution(image: torch.Tensor, kind: str, n: int, seed: int) -> torch.Tensor:
+    """Baselines (m, C, H, W) for one image (1, C, H, W), the reference distribution of the SHAP methods.
+
+    * ``zero``: one black image (m = 1 whatever ``n``);
+    * ``uniform``: ``n`` images of i.i.d. uniform noise between the image's minimum and maximum, from a CPU
+      generator seeded with ``seed`` (so the same on every device);
+    * ``blur``: ``n`` Gaussian blurs of the image, sigma_k = k / n x max(H, W) / 4 px for k = 1..n (8 px for
+      the strongest at 32x32), the "blurred" baselines of Sturmfels et al. (2020);
+    * ``mixed``: ``n`` baselines, round robin zero, uniform, blur (a third each).
+
+    No training data reach an explanation job, so the distribution is built from the image itself.
+    """
+    if kind not in BASELINE_KINDS:
+        raise ValueError(f"baselines must be one of {list(BASELINE_KINDS)}, got {kind!r}")
+    if kind == "zero":
+        return torch.zeros_like(image)
+    kinds = [kind] * n if kind != "mixed" else [("zero", "uniform", "blur")[j % 3] for j in range(n)]
+    n_uniform, n_blur = kinds.count("uniform"), kinds.count("blur")
+    lo, hi = float(image.min()), float(image.max())
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.rand((n_uniform, *image.shape[1:]), generator=generator, dtype=torch.float32)
+    noise = (lo + (hi - lo) * noise).to(image.device, image.dtype)
+    extent = max(image.shape[2], image.shape[3]) / 4
+    blurs = [_blur(image, k / n_blur * extent) for k in range(1, n_blur + 1)]
+    picked: dict[str, list[torch.Tensor]] = {
+        "zero": [torch.zeros_like(image)] * kinds.count("zero"),
+        "uniform": list(noise.split(1)),
+        "blur": blurs,
+    }
+    return torch.cat([picked[k].pop(0) for k in kinds])
+
+
+def _baselines_params(method: str, baselines: str, n_baselines: int, seed: int) -> tuple[str, int, int]:
+    if baselines not in BASELINE_KINDS:
+        raise _bad(method, "baselines", f"must be one of {list(BASELINE_KINDS)}, got {baselines!r}")
+    return baselines, _positive_int(method, "n_baselines", n_baselines), _seed_value(method, seed)
+
+
+@_register(
+    "gradient_shap",
+    "captum",
+    "GradientSHAP: expected gradients x (input - baseline) from a baseline distribution (Lundberg 2017)",
+)
+def gradient_shap(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    n_samples: int = 16,
+    stdevs: float = 0.0,
+    baselines: str = "mixed",
+    n_baselines: int = 6,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Captum ``GradientShap``: for each of ``n_samples`` draws, a baseline b from
+    :func:`baseline_distribution` (``baselines``, ``n_baselines``), a point b + t (x + noise - b) with
+    t ~ U(0, 1) and noise ~ N(0, (``stdevs`` x (max - min of the image))^2), and (x - b) times the gradient
+    there; the map is their mean (Expected Gradients, Erion et al. 2021, with SHAP's optional smoothing).
+    The ``n_samples`` points of one image go through the model in one pass."""
+    n_samples = _positive_int("gradient_shap", "n_samples", n_samples)
+    stdevs = _nonnegative_float("gradient_shap", "stdevs", stdevs)
+    kind, n_baselines, seed = _baselines_params("gradient_shap", baselines, n_baselines, seed)
+    from captum.attr import GradientShap
+
+    explainer = GradientShap(model)
+    maps = []
+    for i in range(inputs.shape[0]):
+        image = inputs[i : i + 1].detach()
+        reference = baseline_distribution(image, kind, n_baselines, seed)
+        with _seeded(seed, image.device):
+            maps.append(
+                explainer.attribute(
+                    image,
+                    baselines=reference,
+                    n_samples=n_samples,
+                    stdevs=stdevs * _value_range(image),
+                    target=targets[i : i + 1],
+                )
+            )
+    return torch.cat(maps)
+
+
+@_register(
+    "deeplift_shap",
+    "captum",
+    "DeepLIFT-SHAP: DeepLIFT averaged over a baseline distribution (Lundberg & Lee 2017)",
+)
+def deeplift_shap(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    baselines: str = "mixed",
+    n_baselines: int = 6,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Captum ``DeepLiftShap``: the mean of the DeepLIFT (Rescale) maps against each baseline of
+    :func:`baseline_distribution`; it sums to f(x) - mean_b f(b). The ``n_baselines`` copies of one image go
+    through the model in one pass. Same applicability as ``deeplift``; ``baselines="zero"`` is a single
+    baseline (that is ``deeplift``) and is refused."""
+    kind, n_baselines, seed = _baselines_params("deeplift_shap", baselines, n_baselines, seed)
+    if kind == "zero" or n_baselines < 2:
+        raise _bad(
+            "deeplift_shap",
+            "baselines",
+            f"must give at least 2 baselines (got baselines={baselines!r}, n_baselines={n_baselines}); "
+            "for a single baseline use method 'deeplift'",
+        )
+    from captum.attr import DeepLiftShap
+
+    model = _without_inplace(model)
+    _require_deeplift_rules(model, inputs, "deeplift_shap")
+    explainer = DeepLiftShap(model)
+    maps = []
+    for i in range(inputs.shape[0]):
+        image = inputs[i : i + 1].detach()
+        reference = baseline_distribution(image, kind, n_baselines, seed)
+        maps.append(explainer.attribute(image, baselines=reference, target=targets[i : i + 1]))
+    return torch.cat(maps)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -590,6 +867,92 @@ def kernel_shap(
     return _surrogate_attribution(
         "kernel_shap", model, inputs, targets, n_samples, perturbations_per_eval, baseline, seed, segmentation
     )
+
+
+def _superpixel_masks(
+    method: str, inputs: torch.Tensor, segmentation: Mapping[str, Any] | None
+) -> torch.Tensor:
+    """(n, 1, H, W) int64 superpixel ids on the inputs' device (see :func:`superpixels`)."""
+    return torch.from_numpy(superpixels(inputs.detach().cpu().numpy(), segmentation, method)).to(
+        inputs.device
+    )
+
+
+@_register(
+    "feature_ablation",
+    "captum",
+    "Feature ablation: logit drop when one superpixel at a time is set to a baseline",
+)
+def feature_ablation(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    baseline: float = 0.0,
+    perturbations_per_eval: int = 16,
+    segmentation: Mapping[str, Any] | None = None,
+) -> torch.Tensor:
+    """Captum ``FeatureAblation`` with each image's own superpixel mask (``segmentation`` as for LIME): every
+    pixel of a superpixel gets f(x) - f(x with the superpixel set to ``baseline``), all channels at once.
+    Deterministic; one forward pass holds n x ``perturbations_per_eval`` images (Captum's meaning)."""
+    from captum.attr import FeatureAblation
+
+    perturbations_per_eval = _positive_int(
+        "feature_ablation", "perturbations_per_eval", perturbations_per_eval
+    )
+    masks = _superpixel_masks("feature_ablation", inputs, segmentation)
+    with torch.no_grad():
+        attr = FeatureAblation(model).attribute(
+            inputs.detach(),
+            baselines=float(baseline),
+            target=targets,
+            feature_mask=masks,
+            perturbations_per_eval=perturbations_per_eval,
+        )
+    return attr[:, :1]  # the mask spans the channels: every channel holds the superpixel's value
+
+
+@_register(
+    "shapley_value_sampling",
+    "captum",
+    "Shapley value sampling over superpixels: marginal logit changes along random orders (Castro 2009)",
+)
+def shapley_value_sampling(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    n_samples: int = 4,
+    perturbations_per_eval: int = 16,
+    baseline: float = 0.0,
+    seed: int = 0,
+    segmentation: Mapping[str, Any] | None = None,
+) -> torch.Tensor:
+    """Captum ``ShapleyValueSampling`` with each image's superpixel mask: ``n_samples`` random orders of the
+    superpixels, each adding them one at a time from the ``baseline`` image, so (k + 1) x n_samples forward
+    evaluations for k superpixels, ``perturbations_per_eval`` per pass. Each image is explained on its own
+    with the same ``seed`` (map independent of the batch); the caller's RNG state is restored."""
+    from captum.attr import ShapleyValueSampling
+
+    n_samples = _positive_int("shapley_value_sampling", "n_samples", n_samples)
+    perturbations_per_eval = _positive_int(
+        "shapley_value_sampling", "perturbations_per_eval", perturbations_per_eval
+    )
+    seed = _seed_value("shapley_value_sampling", seed)
+    masks = _superpixel_masks("shapley_value_sampling", inputs, segmentation)
+    explainer = ShapleyValueSampling(model)
+    maps = []
+    with torch.no_grad():
+        for i in range(inputs.shape[0]):
+            with _seeded(seed, inputs.device):
+                attr = explainer.attribute(
+                    inputs[i : i + 1].detach(),
+                    baselines=float(baseline),
+                    target=targets[i : i + 1],
+                    feature_mask=masks[i : i + 1],
+                    n_samples=n_samples,
+                    perturbations_per_eval=perturbations_per_eval,
+                )
+            maps.append(attr[:, :1])
+    return torch.cat(maps)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -946,3 +1309,7 @@ def quantus_explain_func(model: Any, inputs: Any, targets: Any, **kwargs: Any) -
     x = torch.from_numpy(np.asarray(inputs)) if not isinstance(inputs, torch.Tensor) else inputs
     y = torch.from_numpy(np.asarray(targets)) if not isinstance(targets, torch.Tensor) else targets
     return explain(name, model, x, y, batch_size=batch_size, **params)
+
+
+# CAM-family methods (CAM, Grad-CAM++, Score-CAM) register themselves from their own module.
+from xaibench import methods_cam  # noqa: E402, F401
