@@ -2,15 +2,15 @@ rule evaluate:
     input:
         data="results/data/{dataset}.npz",
         weights="results/models/{dataset}/{model}/model.pt",
-        attributions="results/explanations/{dataset}/{model}/{method}.npz",
+        attributions=group_explanations,
     output:
-        scores="results/scores/{dataset}/{model}/{method}.tsv",
-        curves="results/scores/{dataset}/{model}/{method}_curves.npz",
-        timing="results/scores/{dataset}/{model}/{method}_timing.tsv",
+        scores="results/scores/{dataset}/{model}/{group}.tsv",
+        curves="results/scores/{dataset}/{model}/{group}_curves.npz",
+        timing="results/scores/{dataset}/{model}/{group}_timing.tsv",
     log:
-        "logs/evaluate/{dataset}/{model}/{method}.log",
+        "logs/evaluate/{dataset}/{model}/{group}.log",
     benchmark:
-        "benchmarks/evaluate/{dataset}/{model}/{method}.tsv"
+        "benchmarks/evaluate/{dataset}/{model}/{group}.tsv"
     conda:
         "../envs/xaibench.yaml"
     threads: 1
@@ -18,9 +18,10 @@ rule evaluate:
         mem_mb=gpu_mem_mb,
         runtime=120,
         gpu=gpu_count,
+        batch_divisor=batch_divisor,
     params:
         metrics=metric_specs,
-        method=method_spec,
+        methods=group_method_specs,
         batch_size=config["evaluate"]["batch_size"],
         seed=config["seed"],
         device=config["device"],

@@ -1,8 +1,8 @@
-"""Rule evaluate: all configured Quantus metrics for one (dataset, model, method)."""
+"""Rule evaluate: all configured Quantus metrics for a group of methods of one (dataset, model)."""
 
 from typing import TYPE_CHECKING
 
-from xaibench.evaluation import evaluate_explanations
+from xaibench.evaluation import evaluate_methods
 from xaibench.io import save_npz, save_table
 from xaibench.logs import job_log
 from xaibench.runtime import set_threads
@@ -13,18 +13,19 @@ if TYPE_CHECKING:
 with job_log(snakemake.log[0]) as log:
     set_threads(snakemake.threads)
     w = snakemake.wildcards
-    scores, curves, timing = evaluate_explanations(
+    methods = snakemake.params.methods
+    scores, curves, timing = evaluate_methods(
         data_path=snakemake.input.data,
         weights_path=snakemake.input.weights,
-        attributions_path=snakemake.input.attributions,
+        attributions=dict(zip(methods, snakemake.input.attributions, strict=True)),
+        methods=methods,
         metrics=snakemake.params.metrics,
-        method=snakemake.params.method,
-        ids={"dataset": w.dataset, "model": w.model, "method": w.method},
-        batch_size=snakemake.params.batch_size,
+        ids={"dataset": w.dataset, "model": w.model},
+        batch_size=max(1, snakemake.params.batch_size // snakemake.resources.batch_divisor),
         seed=snakemake.params.seed,
         device=snakemake.params.device,
     )
     save_npz(snakemake.output.curves, **curves)
     save_table(snakemake.output.timing, timing)
     save_table(snakemake.output.scores, scores)
-    log.info("%d score rows", len(scores))
+    log.info("%d score rows for %s", len(scores), ", ".join(methods))

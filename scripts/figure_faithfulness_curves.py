@@ -12,11 +12,13 @@ if TYPE_CHECKING:
 
 with job_log(snakemake.log[0]) as log:
     w = snakemake.wildcards
+    stored = {}  # "<method>.<metric>" -> (N, L), from every evaluation group of this (dataset, model)
+    for path in snakemake.input.curves:
+        stored.update(load_npz(path))
     curves = {}
-    for method, path in zip(snakemake.params.methods, snakemake.input.curves, strict=True):
-        stored = load_npz(path)
-        if w.metric in stored:
-            curves[method] = stored[w.metric]
+    for method in snakemake.params.methods:
+        if f"{method}.{w.metric}" in stored:
+            curves[method] = stored[f"{method}.{w.metric}"]
         else:  # every map of this method was constant: no curve (see results/tables/nonfinite.tsv)
             log.warning("%s has no %s curve", method, w.metric)
     plot_faithfulness_curves(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from xaibench.datasets import make_dataset, save_dataset
-from xaibench.evaluation import evaluate_explanations, metric_params
+from xaibench.evaluation import evaluate_explanations, evaluate_methods, metric_params
 from xaibench.explaining import explain_subset
 from xaibench.io import load_npz
 from xaibench.models import save_model
@@ -110,3 +110,42 @@ def test_method_not_applicable_is_recorded_not_fatal(stage_files, monkeypatch, t
         device="cpu",
     )
     assert scores["score"].isna().all() and scores["note"].str.contains("not applicable").all()
+
+
+def test_grouped_evaluation_equals_one_job_per_method(stage_files):
+    """evaluate_methods (one job scoring several methods) gives each method exactly the rows and curves it
+    gets alone; curves are keyed '<method>.<metric>'."""
+    root, spec, _ = stage_files
+    explain_subset(
+        data_path=str(root / "data.npz"),
+        weights_path=str(root / "model.pt"),
+        out_path=str(root / "random.npz"),
+        spec={"method": "random", "params": {}},
+        seed=0,
+        device="cpu",
+        n_samples=6,
+        batch_size=4,
+        target="label",
+    )
+    metrics = {**METRICS, "pf": {"metric": "pixel_flipping", "params": {"features_in_step": 128}}}
+    methods = {"saliency": spec, "random": {"method": "random", "params": {}}}
+    common = {"data_path": str(root / "data.npz"), "weights_path": str(root / "model.pt"), "metrics": metrics}
+    common |= {"batch_size": 4, "seed": 0, "device": "cpu"}
+    scores, curves, timing = evaluate_methods(
+        attributions={name: str(root / f"{name}.npz") for name in methods},
+        methods=methods,
+        ids={"dataset": "d", "model": "m"},
+        **common,
+    )
+    assert set(curves) == {"saliency.pf", "random.pf"}
+    assert list(timing["method"].unique()) == ["saliency", "random"]
+    for name, method in methods.items():
+        alone, alone_curves, _ = evaluate_explanations(
+            attributions_path=str(root / f"{name}.npz"), method=method, ids={**IDS, "method": name}, **common
+        )
+        mine = scores[scores["method"] == name].reset_index(drop=True)
+        assert len(mine) == len(alone) == 6 * len(metrics)
+        np.testing.assert_array_equal(mine["score"].to_numpy(), alone["score"].to_numpy())
+        np.testing.assert_array_equal(curves[f"{name}.pf"], alone_curves["pf"])
+    with pytest.raises(ValueError, match="attributions for"):
+        evaluate_methods(attributions={}, methods=methods, ids={}, **common)

@@ -3,6 +3,12 @@
 
     .venv/bin/python tools/benchmark.py imports          # import cost per stage script, fresh processes
     .venv/bin/python tools/benchmark.py jobs [RUN_DIR]   # job wall time vs in-job compute, finished run
+    .venv/bin/python tools/benchmark.py costs [RUN_DIR]  # CPU-hours / GPU-hours per stage and per method
+
+``costs`` turns the ``benchmark:`` files into a cost table: per stage and per method, the number of jobs, the
+summed wall hours, CPU hours (``cpu_time``: user + system time of the job's processes) and GPU hours (wall
+hours of the jobs of GPU rules, each holding one GPU, as a cluster run with ``resources.gpu: 1`` books them).
+An evaluation job scoring a group of methods is split over its methods in proportion to their compute time.
 
 ``jobs`` reads the ``benchmark:`` files (whole job wall time, as Snakemake measured it) and
 ``results/tables/timing.tsv`` (compute time measured inside the job) of a finished run, and prints per job
@@ -61,21 +67,79 @@ def _benchmarks(run_dir: Path) -> pd.DataFrame:
         parts = rel.parts
         bench = pd.read_csv(path, sep="\t")
         row = {"stage": parts[0], "job": "/".join(parts[1:]) or parts[0], "wall_s": bench["s"].mean()}
+        row["cpu_s"] = bench["cpu_time"].mean() if "cpu_time" in bench else float("nan")
         row["max_rss_mb"] = bench["max_rss"].mean() if "max_rss" in bench else float("nan")
         rows.append(row)
     return pd.DataFrame(rows)
 
 
+def _evaluate_compute(run_dir: Path, job: str) -> tuple[float, float]:
+    """Compute seconds and images of one evaluation job (a method or a group of methods of a pair)."""
+    path = run_dir / "results" / "scores" / f"{job}_timing.tsv"
+    if not path.exists():
+        return float("nan"), float("nan")
+    timing = pd.read_csv(path, sep="\t")
+    return float(timing["seconds"].sum()), float(timing["n"].iloc[0])
+
+
 def jobs(run_dir: Path) -> pd.DataFrame:
     bench = _benchmarks(run_dir)
     timing = pd.read_csv(run_dir / "results/tables/timing.tsv", sep="\t")
+    timing = timing[timing["stage"] == "explain"]
     timing["job"] = timing["dataset"] + "/" + timing["model"] + "/" + timing["method"]
     compute = timing.groupby(["stage", "job"], as_index=False).agg(
         compute_s=("seconds", "sum"), n=("n", "first")
     )
     merged = bench.merge(compute, on=["stage", "job"], how="left")
+    evaluate = merged["stage"] == "evaluate"
+    merged.loc[evaluate, ["compute_s", "n"]] = [
+        _evaluate_compute(run_dir, job) for job in merged.loc[evaluate, "job"]
+    ]
     merged["overhead_s"] = merged["wall_s"] - merged["compute_s"]
     return merged
+
+
+# benchmark folders (rules) that request a GPU on a cluster (resources: gpu=...)
+GPU_STAGES = {"train", "explain", "evaluate"}
+
+
+def _method_shares(run_dir: Path, stage: str, job: str) -> dict[str, float]:
+    """Method -> share of one job's cost: an explanation job is one method; an evaluation job is split by
+    the compute time of each of its methods (its timing table)."""
+    if stage == "explain":
+        return {job.rsplit("/", 1)[-1]: 1.0}
+    path = run_dir / "results" / "scores" / f"{job}_timing.tsv"
+    if stage != "evaluate" or not path.exists():
+        return {"": 1.0}
+    seconds = pd.read_csv(path, sep="\t").groupby("method")["seconds"].sum()
+    total = float(seconds.sum())
+    return {m: float(v) / total if total > 0 else 1.0 / len(seconds) for m, v in seconds.items()}
+
+
+def costs(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per stage, per stage x method) tables of jobs, wall_h, cpu_h, gpu_h."""
+    bench = _benchmarks(run_dir)
+    bench["gpu_s"] = bench["wall_s"].where(bench["stage"].isin(GPU_STAGES), 0.0)
+    agg = {"jobs": ("job", "size"), "wall_h": ("wall_s", "sum"), "cpu_h": ("cpu_s", "sum")}
+    per_stage = bench.groupby("stage").agg(**agg, gpu_h=("gpu_s", "sum"))
+    rows = []
+    for job in bench[bench["stage"].isin({"explain", "evaluate"})].itertuples():
+        for method, share in _method_shares(run_dir, job.stage, job.job).items():
+            rows.append(
+                {
+                    "stage": job.stage,
+                    "method": method,
+                    "jobs": share,
+                    "wall_h": job.wall_s * share,
+                    "cpu_h": job.cpu_s * share,
+                    "gpu_h": job.gpu_s * share,
+                }
+            )
+    per_method = pd.DataFrame(rows).groupby(["stage", "method"]).sum()
+    for table in (per_stage, per_method):
+        table[["wall_h", "cpu_h", "gpu_h"]] /= 3600
+    total = per_stage.sum().rename("total")
+    return pd.concat([per_stage, total.to_frame().T]), per_method
 
 
 def per_image(run_dir: Path) -> pd.DataFrame:
@@ -97,11 +161,18 @@ def main() -> None:
     p_imp.add_argument("--repeats", type=int, default=3)
     p_jobs = sub.add_parser("jobs")
     p_jobs.add_argument("run_dir", nargs="?", default=str(ROOT), type=str)
+    p_costs = sub.add_parser("costs")
+    p_costs.add_argument("run_dir", nargs="?", default=str(ROOT), type=str)
     args = parser.parse_args()
     pd.set_option("display.width", 200)
     pd.set_option("display.max_rows", 500)
     if args.command == "imports":
         print(imports(args.repeats).to_string(index=False, float_format="%.2f"))
+    elif args.command == "costs":
+        per_stage, per_method = costs(Path(args.run_dir))
+        print("per stage (hours):\n" + per_stage.to_string(float_format="%.4f"))
+        print("\nper method (hours; evaluation groups split by compute time):")
+        print(per_method.to_string(float_format="%.4f"))
     else:
         run_dir = Path(args.run_dir)
         table = jobs(run_dir)
