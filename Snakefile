@@ -17,9 +17,13 @@ include: "rules/train.smk"
 include: "rules/explain.smk"
 include: "rules/evaluate.smk"
 include: "rules/figures.smk"
+include: "rules/views_input.smk"
+include: "rules/views_model.smk"
 
 
 rule all:
     default_target: True
     input:
         final_targets(),
+        input_view_targets(),
+        model_view_targets(),

@@ -18,6 +18,7 @@ wildcard_constraints:
     model=r"[A-Za-z0-9_]+",
     method=r"[A-Za-z0-9_]+",
     metric=r"[A-Za-z0-9_]+",
+    group=r"[A-Za-z0-9_-]+",
 
 
 DATASETS = sorted(config["datasets"])
@@ -32,6 +33,11 @@ def _check_references(key, names, known, what):
         raise ValueError(
             f"config key {key}: unknown {what} {unknown}; configured {what}s: {sorted(known)}"
         )
+
+
+for _name, _entry in config["datasets"].items():
+    if _entry.get("models"):
+        _check_references(f"datasets.{_name}.models", _entry["models"], MODELS, "model")
 
 
 _check_references(
@@ -73,9 +79,19 @@ def model_spec(wildcards):
     )
 
 
-def method_spec(wildcards):
-    entry = config["explain"]["methods"][wildcards.method]
+def init_weights(wildcards):
+    """A local weights file the model is fine-tuned from (models.<name>.params.weights), if any."""
+    weights = config["models"][wildcards.model].get("params", {}).get("weights")
+    return [weights] if weights else []
+
+
+def method_entry(name):
+    entry = config["explain"]["methods"][name]
     return canonical({"method": entry["method"], "params": entry.get("params", {})})
+
+
+def method_spec(wildcards):
+    return method_entry(wildcards.method)
 
 
 def explain_settings(wildcards):
@@ -95,18 +111,52 @@ def metric_specs(wildcards):
 
 
 def all_pairs():
-    return expand("{dataset}/{model}", dataset=DATASETS, model=MODELS)
+    """'{dataset}/{model}' for every model trained on every dataset (datasets.<name>.models, default all)."""
+    return [
+        f"{dataset}/{model}"
+        for dataset in DATASETS
+        for model in config["datasets"][dataset].get("models") or MODELS
+    ]
+
+
+def evaluation_groups():
+    """Evaluation job name -> the methods it scores, from evaluate.methods_per_job: one job per method
+    (named after it) or chunks of the sorted method names named 'group<i>-of-<n>' (method names cannot
+    contain '-', so the two never collide)."""
+    names = sorted(METHODS)  # not config order: reordering the config must not regroup
+    size = config["evaluate"]["methods_per_job"]
+    if size == "all":
+        size = len(names)
+    if size == 1:
+        return {method: [method] for method in names}
+    chunks = [names[i : i + size] for i in range(0, len(names), size)]
+    return {f"group{i}-of-{len(chunks)}": c for i, c in enumerate(chunks, start=1)}
+
+
+EVAL_GROUPS = evaluation_groups()
+
+
+def group_explanations(wildcards):
+    return expand(
+        "results/explanations/{{dataset}}/{{model}}/{method}.npz",
+        method=EVAL_GROUPS[wildcards.group],
+    )
+
+
+def group_method_specs(wildcards):
+    """Method name -> canonical spec, for every method of the evaluation group (in order)."""
+    return {method: method_entry(method) for method in EVAL_GROUPS[wildcards.group]}
 
 
 def score_tables(wildcards):
     return expand(
-        "results/scores/{pair}/{method}.tsv", pair=all_pairs(), method=METHODS
+        "results/scores/{pair}/{group}.tsv", pair=all_pairs(), group=EVAL_GROUPS
     )
 
 
 def timing_tables(wildcards):
     return expand(
-        "results/scores/{pair}/{method}_timing.tsv", pair=all_pairs(), method=METHODS
+        "results/scores/{pair}/{group}_timing.tsv", pair=all_pairs(), group=EVAL_GROUPS
     )
 
 
@@ -138,7 +188,7 @@ def test_metrics_files(wildcards):
 
 def curve_files(wildcards):
     return expand(
-        "results/scores/{{dataset}}/{{model}}/{method}_curves.npz", method=METHODS
+        "results/scores/{{dataset}}/{{model}}/{group}_curves.npz", group=EVAL_GROUPS
     )
 
 
@@ -162,6 +212,27 @@ def final_targets():
     return figures + curves + tables + onnx
 
 
+def model_view_targets():
+    """Every figure and table of the model views (rules/views_model.smk) for every (dataset, model)."""
+    figures = [
+        f"results/figures/{view}/{pair}/{name}.{ext}"
+        for view, name in (
+            ("feature_visualisation", "images"),
+            ("embeddings", "tsne_umap"),
+            ("adversarial", "heatmaps"),
+            ("adversarial", "similarity"),
+            ("adversarial", "maximisation"),
+        )
+        for pair in all_pairs()
+        for ext in ("png", "pdf")
+    ]
+    tables = expand(
+        "results/tables/views/{view}.tsv",
+        view=("feature_visualisation", "embeddings", "adversarial"),
+    )
+    return figures + tables
+
+
 # ---- resources
 
 
@@ -175,3 +246,10 @@ def gpu_mem_mb(wildcards, attempt):
 
 def cpu_mem_mb(wildcards, attempt):
     return config["resources"]["mem_mb_cpu_rules"] * attempt
+
+
+def batch_divisor(wildcards, attempt):
+    """A retried explanation/evaluation job (e.g. out of GPU memory) uses batches 2, 4, ... times smaller.
+    A resource, not a param: the retry must not count as a changed parameter on the next run.
+    """
+    return 2 ** (attempt - 1)

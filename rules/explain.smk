@@ -15,6 +15,7 @@ rule explain:
         mem_mb=gpu_mem_mb,
         runtime=60,
         gpu=gpu_count,
+        batch_divisor=batch_divisor,
     params:
         spec=method_spec,
         settings=explain_settings,

@@ -1,6 +1,7 @@
 rule train_model:
     input:
         data="results/data/{dataset}.npz",
+        init_weights=init_weights,
     output:
         weights="results/models/{dataset}/{model}/model.pt",
         history="results/models/{dataset}/{model}/history.tsv",

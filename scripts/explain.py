@@ -11,6 +11,8 @@ if TYPE_CHECKING:
 
 with job_log(snakemake.log[0]) as log:
     set_threads(snakemake.threads)
+    settings = dict(snakemake.params.settings)  # a retried job (attempt k) uses batches 2^(k-1) times smaller
+    settings["batch_size"] = max(1, settings["batch_size"] // snakemake.resources.batch_divisor)
     with config_key(f"explain.methods.{snakemake.wildcards.method}"):
         summary = explain_subset(
             data_path=snakemake.input.data,
@@ -19,6 +21,6 @@ with job_log(snakemake.log[0]) as log:
             spec=snakemake.params.spec,
             seed=snakemake.params.seed,
             device=snakemake.params.device,
-            **snakemake.params.settings,
+            **settings,
         )
     log.info("%s", summary)

@@ -197,7 +197,8 @@ def test_weights_file_errors(tmp_path):
 
 
 def test_weights_from_an_xaibench_checkpoint_and_reload(tmp_path):
-    """A model.pt written by save_model can seed fine-tuning, and a fine-tuned model reloads exactly."""
+    """A model.pt written by save_model can seed fine-tuning, and a fine-tuned model reloads exactly, without
+    the file it was fine-tuned from (that file is an input of training only)."""
     source = _build("efficientnet_b0", seed=4)
     spec = {"name": "efficientnet_b0", "shape": {"in_channels": 1, "num_classes": 2, "image_size": 32}}
     save_model(str(tmp_path / "a.pt"), source, spec)
@@ -206,6 +207,7 @@ def test_weights_from_an_xaibench_checkpoint_and_reload(tmp_path):
     for key, value in source.state_dict().items():
         assert torch.equal(model.state_dict()[key], value), key
     save_model(str(tmp_path / "b.pt"), model, {**spec, "params": params})
+    (tmp_path / "a.pt").unlink()
     again = load_model(str(tmp_path / "b.pt"))
     x = torch.rand(2, 1, 32, 32)
     with torch.no_grad():

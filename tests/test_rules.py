@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-GPU_RULES = {"train_model", "explain", "evaluate"}
+# training, explanation, evaluation and gradient-heavy views ask for a GPU; data, aggregation, figures do not
+GPU_RULES = {"train_model", "explain", "evaluate", "view_feature_visualisation", "view_adversarial"}
 
 
 def _rules() -> dict[str, str]:
@@ -36,7 +37,9 @@ def test_rule_declares_everything(name):
     assert re.match(r"\s+\w+=", outputs), f"rule {name}: outputs must be named"
     resources = body.split("    resources:\n", 1)[1].split("\n    conda:", 1)[0]
     assert "mem_mb=" in resources and "runtime=" in resources, name
-    assert ("gpu=" in resources) == (name in GPU_RULES), f"rule {name}: gpu only on train/explain/evaluate"
+    assert ("gpu=" in resources) == (name in GPU_RULES), f"rule {name}: gpu exactly on {sorted(GPU_RULES)}"
+    if name in {"explain", "evaluate"}:  # retries (attempt k) use smaller batches
+        assert "batch_divisor=batch_divisor" in resources, name
     assert "lambda" not in body, f"rule {name} uses a lambda"
     assert '"../envs/xaibench.yaml"' in body
 

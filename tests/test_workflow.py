@@ -73,14 +73,16 @@ def test_scripts_stay_thin():
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "paper.yaml"])
-def test_dry_run_has_one_job_per_dataset_model_method(name, tmp_path):
+def test_dry_run_has_one_explanation_job_per_dataset_model_method(name, tmp_path):
     config = yaml.safe_load((ROOT / "config" / name).read_text())
     out = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(ROOT / "config" / name))
     counts = job_counts(out.stdout)
-    pairs = len(config["datasets"]) * len(config["models"])
+    pairs = sum(len(entry.get("models") or config["models"]) for entry in config["datasets"].values())
     n_methods = len(config["explain"]["methods"])
     assert counts["explain"] == pairs * n_methods
-    assert counts["evaluate"] == pairs * n_methods
+    per_job = config["evaluate"].get("methods_per_job", 1)
+    per_job = n_methods if per_job == "all" else per_job
+    assert counts["evaluate"] == pairs * -(-n_methods // per_job)  # evaluation groups of methods_per_job
     assert counts["train_model"] == pairs
     assert counts["generate_dataset"] == len(config["datasets"])
 
@@ -108,6 +110,30 @@ def test_bad_cross_reference_is_named(tmp_path):
     out = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(path), check=False)
     assert out.returncode != 0
     assert "figures.grid_methods" in out.stdout + out.stderr and "no_such_method" in out.stdout + out.stderr
+
+
+def test_models_per_dataset_and_finetune_weights_are_inputs(tmp_path):
+    """datasets.<name>.models picks the models trained on it; a local weights file to fine-tune from is an
+    input of train_model (missing -> Snakemake names it), never re-read when the trained model is loaded."""
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    (name, entry), *_ = config["datasets"].items()
+    config["models"]["tuned"] = {
+        "architecture": "resnet18",
+        "params": {"weights": str(tmp_path / "start.pt"), "finetune": "last_layer"},
+    }
+    entry["models"] = ["tuned"]
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(path), check=False)
+    assert out.returncode != 0 and "start.pt" in out.stdout + out.stderr
+    (tmp_path / "start.pt").write_bytes(b"")
+    counts = job_counts(snakemake("-n", "--directory", str(tmp_path), "--configfile", str(path)).stdout)
+    assert counts["train_model"] == 1
+    assert counts["explain"] == len(config["explain"]["methods"])
+    entry["models"] = ["nope"]
+    path.write_text(yaml.safe_dump(config))
+    out = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(path), check=False)
+    assert out.returncode != 0 and f"datasets.{name}.models" in out.stdout + out.stderr
 
 
 # ---- tiny end-to-end run -----------------------------------------------------------------------------
@@ -154,7 +180,9 @@ def test_figures_are_non_empty_images(e2e):
 
     workdir, config = e2e
     figures = sorted((workdir / "results/figures").rglob("*.png"))
-    expected = 3 + len(config["figures"]["curve_metrics"])
+    pairs = len(config["datasets"]) * len(config["models"])
+    views = {"feature_visualisation": 1, "embeddings": 1, "adversarial": 3}  # figures per (dataset, model)
+    expected = 3 + len(config["figures"]["curve_metrics"]) * pairs + sum(views.values()) * pairs
     assert len(figures) == expected, figures
     for png in figures:
         image = imread(png)

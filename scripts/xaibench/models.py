@@ -84,12 +84,18 @@ def get_cam_layer(model: nn.Module) -> nn.Module:
     return model.get_submodule(name)
 
 
+# Builder parameters that only initialise weights: the saved state_dict supersedes them, so they are left out
+# of the saved spec (loading a trained model must not re-read, or need, the file it was fine-tuned from).
+INIT_ONLY_PARAMS = frozenset({"weights"})
+
+
 def save_model(path: str, model: nn.Module, spec: dict[str, Any]) -> None:
     """Save weights with the spec needed to rebuild the model (atomic)."""
     from xaibench.io import atomic_path
 
+    params = {k: v for k, v in spec.get("params", {}).items() if k not in INIT_ONLY_PARAMS}
     with atomic_path(path) as tmp:
-        torch.save({"spec": spec, "state_dict": model.state_dict()}, tmp)
+        torch.save({"spec": {**spec, "params": params}, "state_dict": model.state_dict()}, tmp)
 
 
 def load_model(path: str, device: torch.device | str = "cpu") -> nn.Module:
