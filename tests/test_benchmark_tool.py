@@ -47,3 +47,57 @@ def test_costs_per_stage_and_method(tool, tmp_path):
     )  # split by compute time
     assert per_method.loc[("evaluate", "saliency"), "gpu_h"] == pytest.approx(0.25)
     assert per_method.loc[("explain", "lime"), "wall_h"] == pytest.approx(0.2)
+
+
+def test_estimate_scales_per_image_costs_to_another_config(tool, tmp_path):
+    import yaml
+
+    from xaibench.datasets import make_dataset, save_dataset
+
+    run = tmp_path / "run"
+    (run / "config").mkdir(parents=True)
+    (run / "results" / "tables").mkdir(parents=True)
+    (run / "results" / "data").mkdir(parents=True)
+    small = {"architecture": "small_cnn", "training": {"epochs": 2}}
+    measured = {"datasets": {"d": {}}, "models": {"m": small}, "explain": {"n_samples": 4, "methods": {}}}
+    (run / "config" / "config.yaml").write_text(yaml.safe_dump(measured))
+    save_dataset(
+        str(run / "results/data/d.npz"),
+        make_dataset("triangles_squares", seed=0, n_train=50, n_val=5, n_test=5),
+    )
+    timing = pd.DataFrame(
+        [
+            {"dataset": "d", "model": "m", "method": "lime", "stage": "explain", "seconds": 4.0, "n": 4},
+            {"dataset": "d", "model": "m", "method": "lime", "stage": "evaluate", "seconds": 8.0, "n": 4},
+        ]
+    )
+    timing["seconds_per_image"] = timing["seconds"] / timing["n"]
+    timing["metric"] = ["", "a"]
+    timing.to_csv(run / "results/tables/timing.tsv", sep="\t", index=False)
+    _bench(run / "benchmarks/explain/d/m/lime.tsv", 6.0, 5.0)  # 2 s overhead over 4 s compute
+    _bench(run / "benchmarks/evaluate/d/m/lime.tsv", 18.0, 9.0)  # 10 s overhead
+    _bench(run / "benchmarks/train/d/m.tsv", 20.0, 10.0)  # 10 cpu-s / (50 images x 2 epochs)
+    (run / "results/scores/d/m").mkdir(parents=True)
+    timing[timing["stage"] == "evaluate"].to_csv(
+        run / "results/scores/d/m/lime_timing.tsv", sep="\t", index=False
+    )
+
+    paper = {
+        "datasets": {"d": {"params": {"n_train": 500}}, "e": {"models": ["big"]}},
+        "models": {
+            "m": {"architecture": "small_cnn", "training": {"epochs": 4}},
+            "big": {"architecture": "resnet18", "training": {"epochs": 1}},
+        },
+        "explain": {"n_samples": 100, "methods": {"lime": {"method": "lime"}, "cam": {"method": "cam"}}},
+        "evaluate": {"methods_per_job": "all"},
+    }
+    path = tmp_path / "paper.yaml"
+    path.write_text(yaml.safe_dump(paper))
+    table = tool.estimate(path, run).set_index("stage")
+    pairs = 3  # d x {m, big} and e x big
+    assert table.loc["explain", "jobs"] == pairs * 2 and table.loc["evaluate", "jobs"] == pairs
+    assert table.loc["explain", "cpu_h"] * 3600 == pytest.approx(1.0 * 100 * pairs + 2.0 * pairs * 2)
+    assert table.loc["evaluate", "cpu_h"] * 3600 == pytest.approx(2.0 * 100 * pairs + 10.0 * pairs)
+    assert "cam" in table.loc["explain", "note"]
+    assert table.loc["train", "cpu_h"] * 3600 == pytest.approx(0.1 * 500 * 4)  # only the measured pair d/m
+    assert "2 of 3" in table.loc["train", "note"]

@@ -4,11 +4,19 @@
     .venv/bin/python tools/benchmark.py imports          # import cost per stage script, fresh processes
     .venv/bin/python tools/benchmark.py jobs [RUN_DIR]   # job wall time vs in-job compute, finished run
     .venv/bin/python tools/benchmark.py costs [RUN_DIR]  # CPU-hours / GPU-hours per stage and per method
+    .venv/bin/python tools/benchmark.py estimate CONFIG [RUN_DIR]   # CONFIG's cost, scaled from RUN_DIR
 
 ``costs`` turns the ``benchmark:`` files into a cost table: per stage and per method, the number of jobs, the
 summed wall hours, CPU hours (``cpu_time``: user + system time of the job's processes) and GPU hours (wall
 hours of the jobs of GPU rules, each holding one GPU, as a cluster run with ``resources.gpu: 1`` books them).
 An evaluation job scoring a group of methods is split over its methods in proportion to their compute time.
+
+``estimate`` scales a finished run's measurements to another config (e.g. paper scale): explanation and
+evaluation cost = per-image time of each method (and of all metrics on it) x images x (dataset, model) pairs,
+plus the fixed cost per job times the job count; training = time per image-epoch of the dataset x images x
+epochs, for architectures in the measured run. Per-image times come from the measured images and
+models (32x32 small CNN on a CPU here): an upper bound for a GPU, a lower bound for larger images and
+ResNet-class models, whose rows are marked ``not measured``.
 
 ``jobs`` reads the ``benchmark:`` files (whole job wall time, as Snakemake measured it) and
 ``results/tables/timing.tsv`` (compute time measured inside the job) of a finished run, and prints per job
@@ -142,6 +150,63 @@ def costs(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.concat([per_stage, total.to_frame().T]), per_method
 
 
+def estimate(config_path: Path, run_dir: Path) -> pd.DataFrame:
+    """Estimated CPU hours per stage of ``config_path``, from the finished run in ``run_dir``."""
+    import math
+
+    import yaml
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from xaibench.datasets import load_dataset
+
+    config = yaml.safe_load(config_path.read_text())
+    measured = yaml.safe_load((run_dir / "config" / "config.yaml").read_text())
+    timing = pd.read_csv(run_dir / "results/tables/timing.tsv", sep="\t")
+    job_table = jobs(run_dir)
+    overhead = job_table.groupby("stage")["overhead_s"].median()
+    pairs = [
+        (d, m) for d, entry in config["datasets"].items() for m in (entry.get("models") or config["models"])
+    ]
+    n_images = config["explain"]["n_samples"]
+    methods = config["explain"]["methods"]
+    per_job = config.get("evaluate", {}).get("methods_per_job", 1)
+    per_job = len(methods) if per_job == "all" else per_job
+    rows = []
+    for stage in ("explain", "evaluate"):
+        rows_stage = timing[timing["stage"] == stage]
+        per_method = rows_stage.groupby(["dataset", "model", "method"])["seconds_per_image"].sum()
+        per_method = per_method.groupby("method").median()
+        n_jobs = len(pairs) * (len(methods) if stage == "explain" else math.ceil(len(methods) / per_job))
+        compute = sum(float(per_method.get(name, 0.0)) for name in methods) * n_images * len(pairs)
+        missing = sorted(name for name in methods if name not in per_method)
+        rows.append(
+            {
+                "stage": stage,
+                "jobs": n_jobs,
+                "cpu_h": (compute + n_jobs * overhead.get(stage, 0.0)) / 3600,
+                "note": f"not measured: {missing}" if missing else "",
+            }
+        )
+    bench = _benchmarks(run_dir).set_index(["stage", "job"])
+    train_h, unmeasured = 0.0, []
+    for dataset, model in pairs:
+        arch = config["models"][model]["architecture"]
+        same = [m for m, e in measured["models"].items() if e["architecture"] == arch]
+        key = ("train", f"{dataset}/{same[0]}") if same else None
+        data_file = run_dir / "results" / "data" / f"{dataset}.npz"
+        if key not in bench.index or not data_file.exists():
+            unmeasured.append(f"{dataset}/{model}")
+            continue
+        n_then = len(load_dataset(str(data_file)).indices("train"))
+        epochs_then = measured["models"][same[0]]["training"]["epochs"]
+        n_now = config["datasets"][dataset].get("params", {}).get("n_train", n_then)
+        per_image_epoch = bench.loc[key, "cpu_s"] / (n_then * epochs_then)
+        train_h += per_image_epoch * n_now * config["models"][model]["training"]["epochs"] / 3600
+    note = f"not measured: {len(unmeasured)} of {len(pairs)} (dataset, model) pairs" if unmeasured else ""
+    rows.append({"stage": "train", "jobs": len(pairs), "cpu_h": train_h, "note": note})
+    return pd.DataFrame(rows)
+
+
 def per_image(run_dir: Path) -> pd.DataFrame:
     timing = pd.read_csv(run_dir / "results/tables/timing.tsv", sep="\t")
     timing["what"] = timing["method"].where(timing["stage"] == "explain", timing["metric"])
@@ -163,11 +228,17 @@ def main() -> None:
     p_jobs.add_argument("run_dir", nargs="?", default=str(ROOT), type=str)
     p_costs = sub.add_parser("costs")
     p_costs.add_argument("run_dir", nargs="?", default=str(ROOT), type=str)
+    p_est = sub.add_parser("estimate")
+    p_est.add_argument("config", type=str)
+    p_est.add_argument("run_dir", nargs="?", default=str(ROOT), type=str)
     args = parser.parse_args()
     pd.set_option("display.width", 200)
     pd.set_option("display.max_rows", 500)
     if args.command == "imports":
         print(imports(args.repeats).to_string(index=False, float_format="%.2f"))
+    elif args.command == "estimate":
+        table = estimate(Path(args.config), Path(args.run_dir))
+        print(table.to_string(index=False, float_format="%.2f"))
     elif args.command == "costs":
         per_stage, per_method = costs(Path(args.run_dir))
         print("per stage (hours):\n" + per_stage.to_string(float_format="%.4f"))
