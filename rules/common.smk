@@ -233,6 +233,32 @@ def model_view_targets():
     return figures + tables
 
 
+def input_view_targets():
+    """Every figure of the input views (rules/views_input.smk) for every (dataset, model), and each view's
+    gathered table."""
+    figures = [
+        f"results/figures/{view}/{pair}/{name}.{ext}"
+        for view, name in (
+            ("occlusion_sweep", "sweep"),
+            ("activation_maps", "activation_maps"),
+            ("max_activating", "images"),
+            ("guided_gradcam_composite", "composite"),
+        )
+        for pair in all_pairs()
+        for ext in ("png", "pdf")
+    ]
+    tables = expand(
+        "results/tables/views/{view}.tsv",
+        view=(
+            "occlusion_sweep",
+            "activation_maps",
+            "max_activating",
+            "guided_gradcam_composite",
+        ),
+    )
+    return figures + tables
+
+
 # ---- resources
 
 

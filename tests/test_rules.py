@@ -9,7 +9,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # training, explanation, evaluation and gradient-heavy views ask for a GPU; data, aggregation, figures do not
-GPU_RULES = {"train_model", "explain", "evaluate", "view_feature_visualisation", "view_adversarial"}
+GPU_RULES = {
+    "train_model",
+    "explain",
+    "evaluate",
+    "view_feature_visualisation",
+    "view_adversarial",
+    "view_occlusion_sweep",
+    "view_guided_gradcam_composite",
+}
 
 
 def _rules() -> dict[str, str]:

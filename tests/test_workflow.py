@@ -85,6 +85,8 @@ def test_dry_run_has_one_explanation_job_per_dataset_model_method(name, tmp_path
     assert counts["evaluate"] == pairs * -(-n_methods // per_job)  # evaluation groups of methods_per_job
     assert counts["train_model"] == pairs
     assert counts["generate_dataset"] == len(config["datasets"])
+    for view in ("occlusion_sweep", "activation_maps", "max_activating", "guided_gradcam_composite"):
+        assert counts[f"view_{view}"] == pairs and counts[view] == 1  # one job per pair, one gathering job
 
 
 def test_bad_config_value_stops_with_the_key_named(tmp_path):
@@ -182,6 +184,7 @@ def test_figures_are_non_empty_images(e2e):
     figures = sorted((workdir / "results/figures").rglob("*.png"))
     pairs = len(config["datasets"]) * len(config["models"])
     views = {"feature_visualisation": 1, "embeddings": 1, "adversarial": 3}  # figures per (dataset, model)
+    views |= {"occlusion_sweep": 1, "activation_maps": 1, "max_activating": 1, "guided_gradcam_composite": 1}
     expected = 3 + len(config["figures"]["curve_metrics"]) * pairs + sum(views.values()) * pairs
     assert len(figures) == expected, figures
     for png in figures:
