@@ -212,51 +212,45 @@ def final_targets():
     return figures + curves + tables + onnx
 
 
-def model_view_targets():
-    """Every figure and table of the model views (rules/views_model.smk) for every (dataset, model)."""
+# view -> the figures it draws for every (dataset, model)
+VIEW_FIGURES = {
+    "occlusion_sweep": ("sweep",),
+    "activation_maps": ("activation_maps",),
+    "max_activating": ("images",),
+    "guided_gradcam_composite": ("composite",),
+    "feature_visualisation": ("images",),
+    "embeddings": ("tsne_umap",),
+    "adversarial": ("heatmaps", "similarity", "maximisation"),
+}
+
+
+def view_targets(views):
+    """Figures (PNG, PDF) of ``views`` for every (dataset, model) and each view's gathered table."""
     figures = [
         f"results/figures/{view}/{pair}/{name}.{ext}"
-        for view, name in (
-            ("feature_visualisation", "images"),
-            ("embeddings", "tsne_umap"),
-            ("adversarial", "heatmaps"),
-            ("adversarial", "similarity"),
-            ("adversarial", "maximisation"),
-        )
+        for view in views
+        for name in VIEW_FIGURES[view]
         for pair in all_pairs()
         for ext in ("png", "pdf")
     ]
-    tables = expand(
-        "results/tables/views/{view}.tsv",
-        view=("feature_visualisation", "embeddings", "adversarial"),
-    )
-    return figures + tables
+    return figures + expand("results/tables/views/{view}.tsv", view=views)
 
 
 def input_view_targets():
-    """Every figure of the input views (rules/views_input.smk) for every (dataset, model), and each view's
-    gathered table."""
-    figures = [
-        f"results/figures/{view}/{pair}/{name}.{ext}"
-        for view, name in (
-            ("occlusion_sweep", "sweep"),
-            ("activation_maps", "activation_maps"),
-            ("max_activating", "images"),
-            ("guided_gradcam_composite", "composite"),
-        )
-        for pair in all_pairs()
-        for ext in ("png", "pdf")
-    ]
-    tables = expand(
-        "results/tables/views/{view}.tsv",
-        view=(
+    """The input views of rules/views_input.smk."""
+    return view_targets(
+        (
             "occlusion_sweep",
             "activation_maps",
             "max_activating",
             "guided_gradcam_composite",
-        ),
+        )
     )
-    return figures + tables
+
+
+def model_view_targets():
+    """The model views of rules/views_model.smk."""
+    return view_targets(("feature_visualisation", "embeddings", "adversarial"))
 
 
 # ---- resources

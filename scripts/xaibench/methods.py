@@ -796,11 +796,8 @@ def _surrogate_attribution(
 
     n_samples = _positive_int(method, "n_samples", n_samples)
     perturbations_per_eval = _positive_int(method, "perturbations_per_eval", perturbations_per_eval)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise _bad(method, "seed", f"must be an int, got {seed!r}")
-    masks = torch.from_numpy(superpixels(inputs.detach().cpu().numpy(), segmentation, method)).to(
-        inputs.device
-    )
+    seed = _seed_value(method, seed)
+    masks = _superpixel_masks(method, inputs, segmentation)
     if method == "lime":
         from captum._utils.models.linear_model import SkLearnLasso, SkLearnLinearRegression
 
@@ -820,8 +817,7 @@ def _surrogate_attribution(
                 logits = model(pair)[:, int(targets[i])]
                 maps.append((logits[0] - logits[1]).to(torch.float32).expand(mask.shape).clone())
                 continue
-            with torch.random.fork_rng(devices=[]):  # Captum samples on the CPU generator
-                torch.manual_seed(int(seed))
+            with _seeded(seed, inputs.device):
                 coefs = explainer.attribute(
                     inputs[i : i + 1].detach(),
                     target=int(targets[i]),
@@ -1183,13 +1179,12 @@ def random(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, seed: 
     position in the batch or the chunk size.
     """
     del model, targets
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise _bad("random", "seed", f"must be a non-negative int, got {seed!r}")
+    seed = _seed_value("random", seed)
     images = inputs.detach().to("cpu", torch.float32).numpy()
     maps = np.empty((images.shape[0], 1, *images.shape[2:]), dtype=np.float32)
     for i, image in enumerate(images):
         digest = hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=8).digest()
-        rng = np.random.default_rng([int(seed), int.from_bytes(digest, "little")])
+        rng = np.random.default_rng([seed, int.from_bytes(digest, "little")])
         maps[i, 0] = rng.random(image.shape[1:], dtype=np.float32)
     return torch.from_numpy(maps).to(inputs.device)
 

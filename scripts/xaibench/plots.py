@@ -134,7 +134,12 @@ def method_label(method: str) -> str:
     return METHOD_LABELS.get(method, method.replace("_", " "))
 
 
-def _wrap(text: str, width: int) -> str:
+#: Colour of labels of misclassified samples, in every figure.
+WRONG_COLOUR = "#c00000"
+
+
+def wrap_text(text: str, width: int) -> str:
+    """``text`` broken into lines of at most ``width`` characters (long words too), for panel labels."""
     return "\n".join(textwrap.wrap(text, width=width, break_long_words=True, break_on_hyphens=False)) or text
 
 
@@ -333,9 +338,9 @@ def plot_explanation_grid(
                         ax.contour(masks[i].astype(float), levels=[0.5], colors=MASK_COLOUR, linewidths=0.9)
                     wrong = str(panel.labels[i]) != str(panel.predictions[i])
                     ax.set_ylabel(
-                        _wrap(f"{panel.labels[i]} / {panel.predictions[i]}", 18),
+                        wrap_text(f"{panel.labels[i]} / {panel.predictions[i]}", 18),
                         fontsize=label_size,
-                        color="#c00000" if wrong else "black",
+                        color=WRONG_COLOUR if wrong else "black",
                         labelpad=2,
                     )
                     if grid_row == 0:
@@ -353,7 +358,7 @@ def plot_explanation_grid(
                         ax.set_facecolor("0.94")
                         ax.text(0.5, 0.5, "n/a", ha="center", va="center", fontsize=label_size, color="0.4")
                     if grid_row == 0:
-                        title = _wrap(method_label(method) + (" (±)" if signed[method] else ""), 14)
+                        title = wrap_text(method_label(method) + (" (±)" if signed[method] else ""), 14)
                         ax.set_title(title, fontsize=header_size, pad=4)
             grid_row += 1
         # group title at the left, centred on the group's rows
@@ -363,7 +368,7 @@ def plot_explanation_grid(
         fig.text(
             0.4 / width,
             (y_top + y_bottom) / 2,
-            _wrap(panel.title, max(8, int(group_inches * 72 / 6.2))),
+            wrap_text(panel.title, max(8, int(group_inches * 72 / 6.2))),
             rotation=90,
             ha="center",
             va="center",
@@ -818,6 +823,7 @@ def plot_training_curves(
 
 __all__ = [
     "CONTROL_METHODS",
+    "WRONG_COLOUR",
     "ExplanationPanel",
     "is_signed",
     "method_colours",
@@ -829,4 +835,5 @@ __all__ = [
     "plot_metric_heatmap",
     "plot_training_curves",
     "save_figure",
+    "wrap_text",
 ]

@@ -11,7 +11,6 @@ diverging, non-negative maps sequential).
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Sequence
 
 import matplotlib
@@ -23,7 +22,16 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from xaibench.plots import DIVERGING_CMAP, SEQUENTIAL_CMAP, PathLike, is_signed, normalise_map, save_figure
+from xaibench.plots import (
+    DIVERGING_CMAP,
+    SEQUENTIAL_CMAP,
+    WRONG_COLOUR,
+    PathLike,
+    is_signed,
+    normalise_map,
+    save_figure,
+    wrap_text,
+)
 
 __all__ = [
     "plot_activation_maps",
@@ -34,11 +42,6 @@ __all__ = [
 
 HEADER, LABEL, SMALL = 8.5, 7.5, 6.5  # font sizes
 ACTIVATION_CMAP = "viridis"
-WRONG = "#c00000"
-
-
-def _wrap(text: str, width: int) -> str:
-    return "\n".join(textwrap.wrap(text, width=width, break_long_words=True)) or text
 
 
 def _bare(ax: Axes) -> Axes:
@@ -76,7 +79,7 @@ def _sample_label(
     class_names: Sequence[str], label: int, prediction: int, extra: str = ""
 ) -> tuple[str, str]:
     text = f"true {class_names[label]}\npred {class_names[prediction]}" + (f"\n{extra}" if extra else "")
-    return text, (WRONG if label != prediction else "black")
+    return text, (WRONG_COLOUR if label != prediction else "black")
 
 
 def _not_applicable(ax: Axes, reason: str) -> None:
@@ -84,7 +87,7 @@ def _not_applicable(ax: Axes, reason: str) -> None:
     ax.text(
         0.5,
         0.5,
-        _wrap("not applicable: " + reason, 24),
+        wrap_text("not applicable: " + reason, 24),
         ha="center",
         va="center",
         fontsize=5,
@@ -219,7 +222,9 @@ def plot_occlusion_sweep(
     ax.set_title(
         "drop over all window positions (bars: mean over samples; dots: single samples)", fontsize=LABEL
     )
-    fig.suptitle(_wrap(f"Occlusion sweep — {title}", 60), fontsize=HEADER + 1, y=1 - 0.12 / fig_h, va="top")
+    fig.suptitle(
+        wrap_text(f"Occlusion sweep — {title}", 60), fontsize=HEADER + 1, y=1 - 0.12 / fig_h, va="top"
+    )
     save_figure(fig, png, pdf, dpi=200)
 
 
@@ -289,7 +294,7 @@ def plot_activation_maps(
                 _text(ax, "top", f"ch {int(channels[c])}", SMALL, pad=1.5)
                 if c == 0:
                     shape = "×".join(str(int(v)) for v in shapes[layer])
-                    _text(ax, "left", _wrap(f"{layers[layer]}\n{shape}", 16), SMALL, pad=3)
+                    _text(ax, "left", wrap_text(f"{layers[layer]}\n{shape}", 16), SMALL, pad=3)
             cax = fig.add_subplot(grid[row0 + layer, len(widths) - 1])
             bar = fig.colorbar(ScalarMappable(norm=norm, cmap=ACTIVATION_CMAP), cax=cax)
             bar.ax.tick_params(labelsize=SMALL - 1, length=1.5, pad=1)
@@ -320,7 +325,7 @@ def plot_activation_maps(
         ax.set_yticks(range(len(names)), names, fontsize=SMALL)
         ax.tick_params(axis="x", labelsize=SMALL, length=2, pad=1)
         ax.set_ylabel(
-            _wrap(layers[layer], 14), fontsize=SMALL, rotation=0, ha="right", va="center", labelpad=4
+            wrap_text(layers[layer], 14), fontsize=SMALL, rotation=0, ha="right", va="center", labelpad=4
         )
         chosen = result[f"channels_{layer}"]
         ax.plot(chosen, np.full(len(chosen), -0.5), "v", color="black", markersize=3, clip_on=False)
@@ -338,7 +343,9 @@ def plot_activation_maps(
         if layer == n_layers - 1:
             ax.set_xlabel("channel (▼ shown above)", fontsize=SMALL + 0.5, labelpad=2)
         y += summary_h[layer] + 0.55
-    fig.suptitle(_wrap(f"Activation maps — {title}", 60), fontsize=HEADER + 1, y=1 - 0.1 / fig_h, va="top")
+    fig.suptitle(
+        wrap_text(f"Activation maps — {title}", 60), fontsize=HEADER + 1, y=1 - 0.1 / fig_h, va="top"
+    )
     save_figure(fig, png, pdf, dpi=200)
 
 
@@ -387,20 +394,27 @@ def plot_max_activating(
                 note = f" (+{hidden} tied)" if hidden > 0 and c == len(part) - 1 else ""
                 _text(ax, "top", f"{row['value']:.2f}{note}", SMALL, pad=1.5)
                 wrong = row["label"] != row["prediction"]
-                _text(ax, "bottom", _wrap(str(row["label"]), 12), SMALL - 0.5, WRONG if wrong else "0.2", 1.5)
+                _text(
+                    ax,
+                    "bottom",
+                    wrap_text(str(row["label"]), 12),
+                    SMALL - 0.5,
+                    WRONG_COLOUR if wrong else "0.2",
+                    1.5,
+                )
                 if c == 0 and extreme == "top":
                     label = (
                         f"class {unit}\n(logit)"
                         if kind == "class"
                         else f"{rows['layer'].iloc[0]}\nch {unit} ({reduce})"
                     )
-                    _text(ax, "left", _wrap(label, 18), LABEL, pad=5)
+                    _text(ax, "left", wrap_text(label, 18), LABEL, pad=5)
     for text, col in ((f"top {k}: highest values →", 0), (f"bottom {k}: lowest values →", k + 1)):
         x = grid[0, col].get_position(fig).x0
         fig.text(x, 1 - (top - 0.3) / fig_h, text, fontsize=HEADER, va="bottom", ha="left")
     subtitle = f"{info.get('n_images', '?')} test images ranked; value above each image, true label below"
     fig.suptitle(
-        _wrap(f"Maximally / minimally activating images — {title}", 70) + f"\n{subtitle}",
+        wrap_text(f"Maximally / minimally activating images — {title}", 70) + f"\n{subtitle}",
         fontsize=HEADER,
         y=1 - 0.08 / fig_h,
         va="top",
@@ -488,6 +502,9 @@ def plot_guided_gradcam_composite(
         x = (left + k * (width + 0.7)) / fig_w
         _colourbar(fig, (x, 0.45 / fig_h, width / fig_w, 0.09 / fig_h), cmap, norm, label)
     fig.suptitle(
-        _wrap(f"Guided Grad-CAM composite — {title}", 70), fontsize=HEADER + 0.5, y=1 - 0.08 / fig_h, va="top"
+        wrap_text(f"Guided Grad-CAM composite — {title}", 70),
+        fontsize=HEADER + 0.5,
+        y=1 - 0.08 / fig_h,
+        va="top",
     )
     save_figure(fig, png, pdf, dpi=200)

@@ -11,7 +11,6 @@ the heatmap figure, where budgets differ by orders of magnitude, and per figure 
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Sequence
 
 import matplotlib
@@ -23,7 +22,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from xaibench.plots import SEQUENTIAL_CMAP, PathLike, method_label, save_figure
+from xaibench.plots import SEQUENTIAL_CMAP, WRONG_COLOUR, PathLike, method_label, save_figure, wrap_text
 
 __all__ = [
     "plot_adversarial_heatmaps",
@@ -35,11 +34,6 @@ __all__ = [
 
 HEADER, LABEL, SMALL = 9, 7.5, 6.5  # font sizes
 PERTURBATION_CMAP = "RdBu_r"
-WRONG = "#c00000"
-
-
-def _wrap(text: str, width: int) -> str:
-    return "\n".join(textwrap.wrap(text, width=width, break_long_words=True)) or text
 
 
 def _show(ax: Axes, image: np.ndarray, value_range: tuple[float, float]) -> None:
@@ -90,7 +84,7 @@ def plot_feature_visualisation(
         info = table.iloc[row * k : (row + 1) * k]
         ax = fig.add_subplot(grid[row, 0])
         _show(ax, starts[row], value_range)
-        ax.set_ylabel(_wrap(str(info["start"].iloc[0]), 16), fontsize=LABEL)
+        ax.set_ylabel(wrap_text(str(info["start"].iloc[0]), 16), fontsize=LABEL)
         if row == 0:
             ax.set_title("start", fontsize=LABEL, fontweight="bold")
         axes.append(ax)
@@ -99,10 +93,10 @@ def plot_feature_visualisation(
             ax = fig.add_subplot(grid[row, col + 1])
             _show(ax, images[row, col], value_range)
             if row == 0:
-                ax.set_title(_wrap(str(rec["objective"]), 14), fontsize=LABEL, fontweight="bold")
+                ax.set_title(wrap_text(str(rec["objective"]), 14), fontsize=LABEL, fontweight="bold")
             pred = class_names[int(rec["predicted_class"])]
             ax.set_xlabel(
-                f"{rec['value_before']:.2g} → {rec['value_after']:.3g}\npred {_wrap(pred, 12)}",
+                f"{rec['value_before']:.2g} → {rec['value_after']:.3g}\npred {wrap_text(pred, 12)}",
                 fontsize=SMALL,
                 labelpad=2,
             )
@@ -152,7 +146,7 @@ def plot_embeddings(
         ax.set_xticks([])
         ax.set_yticks([])
     handles = [
-        Line2D([], [], marker="o", linestyle="", color=c, markersize=6, label=_wrap(str(name), 18))
+        Line2D([], [], marker="o", linestyle="", color=c, markersize=6, label=wrap_text(str(name), 18))
         for name, c in zip(class_names, colours, strict=True)
     ]
     handles.append(
@@ -217,14 +211,14 @@ def plot_adversarial_heatmaps(
         before, after = class_names[int(rec["pred_before"])], class_names[int(rec["pred_after"])]
         ax = fig.add_subplot(grid[r, 0])
         _show(ax, clean[r], value_range)
-        ax.set_ylabel(_wrap(f"{rec['attack'].upper()} #{int(rec['sample'])}", 12), fontsize=LABEL)
-        ax.set_xlabel(f"pred {_wrap(before, 12)}", fontsize=SMALL, labelpad=2)
+        ax.set_ylabel(wrap_text(f"{rec['attack'].upper()} #{int(rec['sample'])}", 12), fontsize=LABEL)
+        ax.set_xlabel(f"pred {wrap_text(before, 12)}", fontsize=SMALL, labelpad=2)
         ax = fig.add_subplot(grid[r, 1])
         _show(ax, adversarial[r], value_range)
         eps = "ε = —" if not np.isfinite(rec["epsilon"]) else f"ε = {rec['epsilon']:.3g}"
         flip = "flipped" if rec["flipped"] else "not flipped"
-        colour = WRONG if rec["flipped"] else "black"
-        ax.set_xlabel(f"pred {_wrap(after, 12)}\n{eps}, {flip}", fontsize=SMALL, labelpad=2, color=colour)
+        colour = WRONG_COLOUR if rec["flipped"] else "black"
+        ax.set_xlabel(f"pred {wrap_text(after, 12)}\n{eps}, {flip}", fontsize=SMALL, labelpad=2, color=colour)
         ax = fig.add_subplot(grid[r, 2])
         limit = float(np.nanmax(np.abs(delta[r]))) or 1.0  # per row: budgets differ by orders of magnitude
         ax.imshow(delta[r].mean(0), cmap=PERTURBATION_CMAP, vmin=-limit, vmax=limit)
@@ -245,7 +239,7 @@ def plot_adversarial_heatmaps(
                     ax.set_xlabel(f"SSIM {ssim:.2f}\nρ {rho:.2f}", fontsize=SMALL, labelpad=2)
                 if r == 0:
                     ax.set_title(
-                        _wrap(f"{method_label(method)} {when}", 14), fontsize=LABEL, fontweight="bold"
+                        wrap_text(f"{method_label(method)} {when}", 14), fontsize=LABEL, fontweight="bold"
                     )
                 map_axes.append(ax)
     for col, name in enumerate(("clean", "attacked", "perturbation δ")):
@@ -300,7 +294,7 @@ def plot_adversarial_similarity(
                 ax.text(m, 0.0, label, ha="center", va="center", fontsize=SMALL, rotation=90)
         ax.set_xticks(
             range(len(methods)),
-            [_wrap(method_label(m), 12) for m in methods],
+            [wrap_text(method_label(m), 12) for m in methods],
             fontsize=SMALL,
             rotation=30,
             ha="right",
@@ -374,9 +368,9 @@ def plot_maximisation(
         ax = fig.add_subplot(grid[2 * i, 0])
         _show(ax, clean[i], value_range)
         label = class_names[int(rows["label"].iloc[0])]
-        ax.set_ylabel(_wrap(f"#{int(rows['sample'].iloc[0])} ({label})", 14), fontsize=LABEL)
+        ax.set_ylabel(wrap_text(f"#{int(rows['sample'].iloc[0])} ({label})", 14), fontsize=LABEL)
         pred = class_names[int(rows["pred_before"].iloc[0])]
-        ax.set_xlabel(f"pred {_wrap(pred, 12)}", fontsize=SMALL, labelpad=2)
+        ax.set_xlabel(f"pred {wrap_text(pred, 12)}", fontsize=SMALL, labelpad=2)
         if i == 0:
             ax.set_title("original", fontsize=LABEL, fontweight="bold")
         ax = fig.add_subplot(grid[2 * i + 1, 0])
@@ -393,7 +387,7 @@ def plot_maximisation(
                 text = "already predicted\n(not attacked)"
             ax.set_xlabel(text, fontsize=SMALL, labelpad=2)
             if i == 0:
-                ax.set_title(_wrap(f"→ {class_names[c]}", 14), fontsize=LABEL, fontweight="bold")
+                ax.set_title(wrap_text(f"→ {class_names[c]}", 14), fontsize=LABEL, fontweight="bold")
             ax = fig.add_subplot(grid[2 * i + 1, c + 1])
             ax.imshow(delta[i, c].mean(0), cmap=PERTURBATION_CMAP, vmin=-limit, vmax=limit)
             ax.set_xticks([])
