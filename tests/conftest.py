@@ -19,6 +19,26 @@ def tiny_model():
 
 
 @pytest.fixture(scope="session")
+def trained_tiny_model():
+    """A small_cnn (width 4) trained for 4 epochs on 1,024 Triangles & Squares images (~90 % test accuracy,
+    ~3 s): its outputs depend on the input, so differences of outputs are far above float tolerances (the
+    untrained ``tiny_model`` moves its probabilities by ~1e-7 when a window is occluded)."""
+    import torch
+
+    from xaibench.datasets import make_dataset
+    from xaibench.training import train
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        data = make_dataset("triangles_squares", seed=0, image_size=32, n_train=1024, n_val=32, n_test=64)
+        result = train(data, "small_cnn", {"width": 4}, epochs=4, batch_size=32, lr=0.003, seed=0)
+    finally:
+        torch.set_num_threads(threads)
+    return result.model.eval()
+
+
+@pytest.fixture(scope="session")
 def tiny_batch():
     """Four 1x32x32 images with a bright square each, labels and exact masks (N, 1, H, W)."""
     rng = np.random.default_rng(0)
