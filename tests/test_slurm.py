@@ -3,8 +3,9 @@ munge; two fake GPUs), a slice of config/test.yaml runs through profiles/slurm a
 the results must equal those of a local run.
 
 Needs root and apt-get (the CI machine kind: a Debian container); elsewhere the SLURM tests are skipped with
-the reason. Deselect them with ``-m "not slurm"``. Every subprocess is time-bounded, the module shares one
-budget, and the cluster is stopped (its three daemons, by PID) whatever happens.
+the reason, except with ``CI=true``, where a cluster that cannot be set up fails the tests. Deselect them
+with ``-m "not slurm"``. Every subprocess is time-bounded, the module shares one budget, and the cluster is
+stopped (its three daemons, by PID) whatever happens.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from environment import unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -133,11 +135,11 @@ def cluster(budget):
     """Install the packages (if missing), start munged/slurmctld/slurmd, and always stop them again."""
     reason = _cannot_run()
     if reason:
-        pytest.skip(reason)
+        unavailable(reason)
     start = time.perf_counter()
     install = run(["bash", TOOLS / "install.sh"], limit=300, budget=budget)
     if install.returncode != 0:
-        pytest.skip(f"cannot install SLURM (tools/slurm/install.sh): {install.stdout[-1500:]}")
+        unavailable(f"cannot install SLURM (tools/slurm/install.sh): {install.stdout[-1500:]}")
     installed = time.perf_counter() - start
 
     # A short path: the munge socket lives inside and UNIX socket paths are limited to 107 bytes.
@@ -147,7 +149,7 @@ def cluster(budget):
     try:
         up = run(["bash", TOOLS / "up.sh", state], limit=90, budget=budget)
         if up.returncode == 3:
-            pytest.skip(f"no SLURM test cluster here: {up.stdout.strip()[-800:]}")
+            unavailable(f"no SLURM test cluster here: {up.stdout.strip()[-800:]}")
         if up.returncode != 0:
             pytest.fail(f"tools/slurm/up.sh failed:\n{up.stdout[-3000:]}\n{_logs(state)}")
         print(
