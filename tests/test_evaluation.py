@@ -40,6 +40,21 @@ def stage_files(tmp_path_factory):
     return root, spec, summary
 
 
+def _evaluate_saliency(root, spec, metrics, seed):
+    """The evaluate stage on the stored saliency maps of ``stage_files``."""
+    return evaluate_explanations(
+        data_path=str(root / "data.npz"),
+        weights_path=str(root / "model.pt"),
+        attributions_path=str(root / "saliency.npz"),
+        metrics=metrics,
+        method=spec,
+        ids=IDS,
+        batch_size=4,
+        seed=seed,
+        device="cpu",
+    )
+
+
 def test_explanation_file_holds_maps_and_provenance(stage_files):
     root, _, summary = stage_files
     expl = load_npz(str(root / "saliency.npz"))
@@ -50,17 +65,7 @@ def test_explanation_file_holds_maps_and_provenance(stage_files):
 
 def test_localisation_is_skipped_visibly_without_masks(stage_files):
     root, spec, _ = stage_files
-    scores, curves, timing = evaluate_explanations(
-        data_path=str(root / "data.npz"),
-        weights_path=str(root / "model.pt"),
-        attributions_path=str(root / "saliency.npz"),
-        metrics=METRICS,
-        method=spec,
-        ids=IDS,
-        batch_size=4,
-        seed=0,
-        device="cpu",
-    )
+    scores, curves, timing = _evaluate_saliency(root, spec, METRICS, seed=0)
     pointing = scores[scores["metric"] == "pointing_game"]
     assert len(pointing) == 6 and pointing["score"].isna().all()
     assert pointing["note"].str.contains("no ground-truth masks").all()
@@ -149,3 +154,99 @@ def test_grouped_evaluation_equals_one_job_per_method(stage_files):
         np.testing.assert_array_equal(curves[f"{name}.pf"], alone_curves["pf"])
     with pytest.raises(ValueError, match="attributions for"):
         evaluate_methods(attributions={}, methods=methods, ids={}, **common)
+
+
+# ---- stages equal their functions ------------------------------------------------------------------------
+
+
+def _stage_inputs(root):
+    import torch
+
+    from xaibench.datasets import load_dataset
+    from xaibench.models import load_model
+
+    torch.set_num_threads(1)  # the explain and evaluate rules run with threads: 1
+    return load_dataset(str(root / "data.npz")), load_model(str(root / "model.pt"))
+
+
+def test_stored_explanation_equals_explain(stage_files):
+    """The explain stage's file holds exactly explain(...) of the model on the images it names."""
+    import torch
+
+    from xaibench.methods import explain
+
+    root, _, _ = stage_files
+    dataset, model = _stage_inputs(root)
+    stored = load_npz(str(root / "saliency.npz"))
+    idx = stored["indices"]
+    np.testing.assert_array_equal(stored["labels"], dataset.labels[idx])
+    np.testing.assert_array_equal(stored["targets"], dataset.labels[idx])  # target: label
+    with torch.no_grad():
+        predictions = model(torch.from_numpy(dataset.images[idx])).argmax(1).numpy()
+    np.testing.assert_array_equal(stored["predictions"], predictions)
+    expected = explain(
+        "saliency", model, torch.from_numpy(dataset.images[idx]), torch.from_numpy(dataset.labels[idx])
+    )
+    np.testing.assert_array_equal(stored["attributions"], expected)
+
+
+def test_target_prediction_explains_the_predicted_class(stage_files, tmp_path):
+    """explain.target: prediction explains the model's predicted class (not the label) of each image."""
+    import torch
+
+    from xaibench.methods import explain
+
+    root, _, _ = stage_files
+    dataset, model = _stage_inputs(root)
+    common = {"data_path": str(root / "data.npz"), "weights_path": str(root / "model.pt"), "seed": 0}
+    common |= {"device": "cpu", "n_samples": 6, "batch_size": 4}
+    spec = {"method": "input_x_gradient", "params": {}}
+    explain_subset(out_path=str(tmp_path / "pred.npz"), spec=spec, target="prediction", **common)
+    explain_subset(out_path=str(tmp_path / "label.npz"), spec=spec, target="label", **common)
+    pred, label = load_npz(str(tmp_path / "pred.npz")), load_npz(str(tmp_path / "label.npz"))
+    np.testing.assert_array_equal(pred["targets"], pred["predictions"])
+    differs = pred["predictions"] != pred["labels"]
+    assert differs.any() and not differs.all()  # the one-epoch model gets some images wrong
+    images = torch.from_numpy(dataset.images[pred["indices"]])
+    expected = explain("input_x_gradient", model, images, torch.from_numpy(pred["predictions"]))
+    np.testing.assert_array_equal(pred["attributions"], expected)
+    np.testing.assert_array_equal(pred["attributions"][~differs], label["attributions"][~differs])
+    assert not np.allclose(pred["attributions"][differs], label["attributions"][differs])
+
+
+def test_stored_score_equals_the_metric(stage_files):
+    """A score row of the evaluate stage is evaluate_metric(...) on the same model, images, targets, maps."""
+    from xaibench.methods import quantus_explain_func
+    from xaibench.metrics import evaluate_metric
+
+    root, spec, _ = stage_files
+    dataset, model = _stage_inputs(root)
+    metrics = {
+        "sparseness": {"metric": "sparseness"},
+        "pf": {"metric": "pixel_flipping", "params": {"features_in_step": 128}},
+        "sens": {"metric": "max_sensitivity", "params": {"nr_samples": 2}},
+    }
+    scores, curves, _ = _evaluate_saliency(root, spec, metrics, seed=3)
+    stored = load_npz(str(root / "saliency.npz"))
+    x = dataset.images[stored["indices"]]
+    for name, entry in metrics.items():
+        direct = evaluate_metric(
+            entry["metric"],
+            model,
+            x,
+            stored["targets"],
+            stored["attributions"],
+            None,
+            explain_func=quantus_explain_func,
+            explain_func_kwargs={"method": "saliency"},
+            params=entry.get("params"),
+            batch_size=4,
+            seed=3,
+        )
+        rows = scores[scores["metric"] == name]
+        np.testing.assert_array_equal(rows["sample"].to_numpy(), stored["indices"])
+        np.testing.assert_array_equal(rows["score"].to_numpy(), direct.scores)
+        assert np.ptp(direct.scores) > 0, name  # distinct per-image scores: a misaligned row would show
+        if direct.curves is not None:
+            np.testing.assert_array_equal(curves[name], direct.curves)
+    assert set(curves) == {"pf"}

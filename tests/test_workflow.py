@@ -172,8 +172,126 @@ def test_tables_hold_every_method_and_metric(e2e):
     timing = pd.read_csv(workdir / "results/tables/timing.tsv", sep="\t")
     assert set(timing.loc[timing["stage"] == "explain", "method"]) == methods
     assert set(timing.loc[timing["stage"] == "evaluate", "metric"]) == metrics
+
+
+# ---- stages equal their functions: what the jobs wrote is what the library computes ------------------
+
+
+def _stage_inputs(workdir: Path, config: dict):
+    """The first (dataset, model) pair of the run: its dataset, trained model and evaluation subset."""
+    import torch
+
+    from xaibench.datasets import load_dataset
+    from xaibench.models import load_model
+
+    torch.set_num_threads(1)  # explain/evaluate rules run with threads: 1 (same kernels, same bits)
+    dataset_name, model_name = next(iter(config["datasets"])), next(iter(config["models"]))
+    dataset = load_dataset(str(workdir / f"results/data/{dataset_name}.npz"))
+    model = load_model(str(workdir / f"results/models/{dataset_name}/{model_name}/model.pt"))
+    return dataset_name, model_name, dataset, model
+
+
+@pytest.mark.slow
+def test_training_table_holds_the_models_test_accuracy(e2e):
+    """training.tsv's test accuracy is that of the stored model on the dataset's test split."""
+    import torch
+
+    workdir, config = e2e
+    dataset_name, model_name, dataset, model = _stage_inputs(workdir, config)
+    test = dataset.indices("test")
+    with torch.no_grad():
+        predicted = model(torch.from_numpy(dataset.images[test])).argmax(1).numpy()
     training = pd.read_csv(workdir / "results/tables/training.tsv", sep="\t")
-    assert training["test_accuracy"].between(0, 1).all()
+    row = training[(training["dataset"] == dataset_name) & (training["model"] == model_name)]
+    assert len(row) == 1 and int(row["n_test"].iloc[0]) == len(test)
+    assert row["test_accuracy"].iloc[0] == pytest.approx(
+        (predicted == dataset.labels[test]).mean(), abs=1e-12
+    )
+
+
+@pytest.mark.slow
+def test_stored_explanations_equal_explain(e2e):
+    """Every explanation file of the run holds explain(method, model, images, targets, **params) exactly."""
+    import numpy as np
+    import torch
+
+    from xaibench.methods import explain
+
+    workdir, config = e2e
+    dataset_name, model_name, dataset, model = _stage_inputs(workdir, config)
+    for name, entry in config["explain"]["methods"].items():
+        stored = dict(np.load(workdir / f"results/explanations/{dataset_name}/{model_name}/{name}.npz"))
+        idx = stored["indices"]
+        np.testing.assert_array_equal(stored["targets"], dataset.labels[idx])  # explain.target: label
+        expected = explain(
+            entry["method"],
+            model,
+            torch.from_numpy(dataset.images[idx]),
+            torch.from_numpy(stored["targets"]),
+            batch_size=config["explain"]["batch_size"],
+            **entry.get("params", {}),
+        )
+        np.testing.assert_array_equal(stored["attributions"], expected, err_msg=name)
+
+
+@pytest.mark.slow
+def test_stored_scores_equal_the_metric(e2e):
+    """The aggregated scores of one method, every configured metric, equal evaluate_metric(...) called on the
+    stored maps, images and targets (with the config's metric params and seed), row by row."""
+    import numpy as np
+
+    from xaibench.evaluation import metric_params
+    from xaibench.methods import quantus_explain_func
+    from xaibench.metrics import evaluate_metric
+
+    workdir, config = e2e
+    dataset_name, model_name, dataset, model = _stage_inputs(workdir, config)
+    method = "saliency"
+    entry = config["explain"]["methods"][method]
+    stored = dict(np.load(workdir / f"results/explanations/{dataset_name}/{model_name}/{method}.npz"))
+    idx = stored["indices"]
+    scores = pd.read_csv(workdir / "results/tables/scores.tsv", sep="\t")
+    scores = scores[(scores["dataset"] == dataset_name) & (scores["method"] == method)]
+    for name, metric in config["evaluate"]["metrics"].items():
+        direct = evaluate_metric(
+            metric["metric"],
+            model,
+            dataset.images[idx],
+            stored["targets"],
+            stored["attributions"],
+            dataset.masks[idx],
+            explain_func=quantus_explain_func,
+            explain_func_kwargs={"method": entry["method"], **entry.get("params", {}), "device": "cpu"},
+            params=metric_params(name, metric),
+            batch_size=config["evaluate"]["batch_size"],
+            seed=config["seed"],
+        )
+        rows = scores[scores["metric"] == name]
+        np.testing.assert_array_equal(rows["sample"].to_numpy(), idx, err_msg=name)
+        np.testing.assert_allclose(rows["score"].to_numpy(), direct.scores, rtol=1e-12, err_msg=name)
+
+
+@pytest.mark.slow
+def test_target_prediction_runs(e2e, tmp_path):
+    """explain.target: prediction runs through the rule and explains each image's predicted class (that
+    these differ from the labels' maps where the model errs: tests/test_evaluation.py)."""
+    import shutil
+
+    import numpy as np
+
+    workdir, config = e2e
+    for part in ("data", "models"):
+        shutil.copytree(workdir / "results" / part, tmp_path / "results" / part)
+    config["explain"]["target"] = "prediction"
+    path = tmp_path / "prediction.yaml"
+    path.write_text(yaml.safe_dump(config))
+    dataset_name, model_name = next(iter(config["datasets"])), next(iter(config["models"]))
+    target = f"results/explanations/{dataset_name}/{model_name}/saliency.npz"
+    out = snakemake(target, "--cores", "1", "--directory", str(tmp_path), "--configfile", str(path))
+    assert "train_model" not in out.stdout + out.stderr  # only the explanation job ran
+    stored = dict(np.load(tmp_path / target))
+    np.testing.assert_array_equal(stored["targets"], stored["predictions"])
+    assert str(stored["params"]) == "{}"
 
 
 @pytest.mark.slow
