@@ -1,0 +1,66 @@
+"""Fault injection at the library boundary, for the known-answer tests.
+
+A known-answer case is a function ``case(explain)`` (methods) or ``case(evaluate)`` (metrics) that raises
+``AssertionError`` unless the function it is given computes what the method's or metric's name says. The
+suite runs every case twice over: with the library's own function (it must pass) and with a copy that alters
+the output of the one method or metric under test (it must fail), for each fault below. A case that still
+passes with a fault is a case that cannot tell a right implementation from a wrong one.
+
+Faults on a method's map (N, 1, H, W): scaled, negated, offset by a small constant, shifted by one pixel.
+Faults on a metric's per-sample scores (N,): scaled, negated, offset by a small constant, and shifted by one
+sample (sample i gets sample i-1's score: a misaligned result).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+def _offset(values: np.ndarray) -> np.ndarray:
+    """``values`` plus 0.1 % of their largest magnitude (of 1e-3 if they are all zero)."""
+    finite = np.abs(values[np.isfinite(values)])
+    scale = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    return values + np.asarray(1e-3 * scale, dtype=values.dtype)
+
+
+MAP_FAULTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "scaled": lambda a: a * np.asarray(1.5, dtype=a.dtype),
+    "negated": lambda a: -a,
+    "offset": _offset,
+    "shifted": lambda a: np.roll(a, 1, axis=-1),
+}
+
+SCORE_FAULTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "scaled": lambda s: s * 1.5,
+    "negated": lambda s: -s,
+    "offset": _offset,
+    "shifted": lambda s: np.roll(s, 1),
+}
+
+
+def faulty_explain(victim: str, fault: str) -> Callable[..., np.ndarray]:
+    """``xaibench.methods.explain`` whose output for method ``victim`` has ``fault`` applied."""
+    from xaibench.methods import explain
+
+    def explain_with_fault(name: str, *args: Any, **kwargs: Any) -> np.ndarray:
+        out = explain(name, *args, **kwargs)
+        return MAP_FAULTS[fault](out) if name == victim else out
+
+    return explain_with_fault
+
+
+def faulty_evaluate(victim: str, fault: str) -> Callable[..., Any]:
+    """``xaibench.metrics.evaluate_metric`` whose scores for metric ``victim`` have ``fault`` applied."""
+    from xaibench.metrics import evaluate_metric
+
+    def evaluate_with_fault(name: str, *args: Any, **kwargs: Any) -> Any:
+        result = evaluate_metric(name, *args, **kwargs)
+        if name != victim:
+            return result
+        return dataclasses.replace(result, scores=SCORE_FAULTS[fault](np.asarray(result.scores)))
+
+    return evaluate_with_fault

@@ -1,0 +1,660 @@
+"""Known answers for every registered metric: the wrapper equals Quantus 0.6.0 called directly, and the
+metrics equal their documented definition on hand-made inputs.
+
+Every case calls the metric through the ``evaluate`` it is given (``evaluate_metric``, or a copy whose scores
+are scaled, negated, offset or shifted by one sample: tests/faults.py) and checks per-sample scores that are
+neither all equal nor all zero, with tolerances far below the faults' 1e-3. "Quantus direct" = the Quantus
+class named in the case (not read from the registry), built from the constructor arguments the wrapper
+records in ``MetricResult.params`` (function names resolved here), seeded as the wrapper seeds (random,
+numpy, torch with seed 0), called on the same x/y/a/s/explain_func. Reference values are cached per case, so
+the fault tests repeat only the wrapper call.
+
+Data: ``cnn`` (conv -> tanh -> pool -> linear, 3 classes) on four 1x8x8 images with labels [0, 1, 2, 1];
+``linear`` (one Linear layer, weights k/2, zero on image rows 0-1, inputs k/4: float32 arithmetic is exact) on
+four images. ``mixed`` explain_func, by target: 0 -> a fixed pattern (ignores model and input), 1 ->
+|gradient|, 2 -> input x gradient; ``a`` is its output on the batch.
+
+Per metric (sample values in brackets, "." = Quantus direct only):
+
+* faithfulness_correlation: linear model, a = +-w_y * (x - min x) (exact contribution w.r.t. the "black" =
+  per-sample-minimum baseline): Pearson [1, -1, ., .]; + Quantus direct.
+* pixel_flipping: mixed on cnn; curves = Quantus's; score = trapezoid(curve, dx=1/(L-1)), L = 32 steps of 2
+  pixels; the curve = own flipping (most relevant first, to the sample minimum, softmax of the target).
+* region_perturbation: mixed on cnn; curves = Quantus's; score = AOPC = sum(curve)/(L+1), L = 4 regions of
+  4x4; curve = own p(x) - p(x_k). Preset samek2017 on 1x18x18: 9x9 regions (L = 4) replaced by per-pixel
+  U(min, max) noise, reproduced with the same numpy draws.
+* max_sensitivity, avg_sensitivity: mixed on cnn, nr_samples 2: [0, ., ., .] (the target-0 map ignores the
+  input) + Quantus direct.
+* pointing_game, attribution_localisation, top_k_intersection, relevance_rank_accuracy,
+  relevance_mass_accuracy, auc: maps [mask, 1 - mask, noisy signed map, -mask * (1 + u)]: [1, 0, ., 1] (the
+  last needs abs=True); attribution_localisation up to Quantus's 1e-9 in the denominator; + Quantus direct.
+* sparseness, complexity, effective_complexity: maps [one-hot, 1 on 5 pixels, +-1 on 16 pixels, random
+  signed, constant] of n = 64 pixels: sparseness (Gini) m(n-m) / (n(m + n*1e-7)) for m equal pixels ((n-m)/n
+  but for Quantus's +1e-7), complexity (entropy) [0, log 5, log 16], effective complexity [1, 5, 16]; the
+  constant map is NaN with a note; + Quantus direct on the others.
+* efficient_mprt: mixed on cnn: [0, ., ., .] (a model-independent map does not gain complexity) + Quantus
+  direct (same torch seed for the randomisation).
+* mprt: mixed on cnn: [1, ., ., .] (Spearman of a model-independent map with itself) + Quantus direct.
+* random_logit: mixed on cnn: Quantus direct; and a = x (target-independent): SSIM 1 for every sample.
+* completeness: linear model, exact float arithmetic: a = w_y * (x - min x) is complete, 2a or a + 1/8 on one
+  pixel is not: [1, 0, 1, 0] (sample 2 has minimum 1/4: the baseline is the sample minimum); + Quantus direct.
+* non_sensitivity: linear model; features_in_step 8 (the patched class): attributions zero on rows {0, 1},
+  {0}, {}, {0, 1} + 3 pixels of a live row give [0, 8, 16, 3] violations (rows 0-1 do not change the output);
+  default (8x8: auto = 1 pixel per step) = Quantus's own NonSensitivity.
+* input_invariance: mixed on cnn: [1, 1, 0, 1] (pattern and gradient are invariant, input x gradient is not)
+  = own definition (explain the model f(x' - shift) at x' = x + shift, compare at 1e-4 of max|a|). Not
+  Quantus direct: Quantus 0.6.0's InputInvariance is the bug the wrapper's subclass fixes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib
+import random
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from faults import SCORE_FAULTS, faulty_evaluate
+
+from xaibench.metrics import METRICS, evaluate_metric
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+Y = np.array([0, 1, 2, 1])
+N_PIXELS = 64  # 1x8x8 images
+PATTERN = (np.random.default_rng(5).permutation(N_PIXELS).reshape(1, 8, 8) + 1.0) / N_PIXELS
+RTOL, ATOL = 1e-6, 1e-9  # wrapper vs Quantus direct: same computation
+HAND_RTOL = 1e-5  # own re-implementation (float32 model outputs in another order)
+NOT_CONSTRUCTOR = {"softmax", "preset", "xaibench_score", "curve_steps"}
+FUNCTION_KEYS = {"norm_numerator", "norm_denominator"}  # function-valued arguments without "_func"
+SSIM = "quantus.functions.similarity_func.ssim"
+ROBUST = {"nr_samples": 2, "lower_bound": 0.2, "normalise": False, "abs": False}
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    model: Any
+    x: np.ndarray
+    y: np.ndarray
+    a: np.ndarray
+    s: np.ndarray | None = None
+    explain: Callable | None = None
+
+
+# --- data ---------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _quantus() -> Any:
+    from xaibench.compat import apply_numpy_compat
+
+    apply_numpy_compat()  # Quantus 0.6.0 needs np.trapz on numpy 2
+    import quantus
+
+    return quantus
+
+
+def _seed(seed: int = 0) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - Quantus draws from the global RNG
+    torch.manual_seed(seed)
+
+
+@functools.cache
+def _cnn() -> Any:
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    layers = [
+        nn.Conv2d(1, 2, 3, padding=1),
+        nn.Tanh(),
+        nn.AdaptiveAvgPool2d(4),
+        nn.Flatten(),
+        nn.Linear(32, 3),
+    ]
+    return nn.Sequential(*layers).eval()
+
+
+def _images(n: int, size: int = 8, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0.0, 1.0, (n, 1, size, size)).astype(np.float32)
+
+
+def _gradient(model: Any, inputs: Any, targets: Any) -> np.ndarray:
+    import torch
+
+    x = torch.as_tensor(np.asarray(inputs), dtype=torch.float32).requires_grad_(True)
+    out = model(x)
+    t = torch.as_tensor(np.asarray(targets), dtype=torch.long)
+    (grad,) = torch.autograd.grad(out[torch.arange(len(x)), t].sum(), x)
+    return grad.detach().numpy().astype(np.float64)
+
+
+def mixed(model: Any, inputs: Any, targets: Any, **kwargs: Any) -> np.ndarray:
+    """Target 0: PATTERN (ignores model and input); 1: |gradient|; 2: input x gradient."""
+    del kwargs  # Quantus adds device=
+    grad = _gradient(model, inputs, targets)
+    t = np.asarray(targets).reshape(-1, 1, 1, 1)
+    x = np.asarray(inputs, dtype=np.float64)
+    return np.where(t == 0, PATTERN, np.where(t == 1, np.abs(grad), x * grad))
+
+
+def input_only(model: Any, inputs: Any, targets: Any, **kwargs: Any) -> np.ndarray:
+    """The input itself: independent of model and target."""
+    return np.asarray(inputs, dtype=np.float64).copy()
+
+
+@functools.cache
+def _explained() -> Batch:
+    x = _images(4)
+    return Batch(_cnn(), x, Y, mixed(_cnn(), x, Y), explain=mixed)
+
+
+@functools.cache
+def _linear() -> tuple[Any, np.ndarray, np.ndarray]:
+    """(model, weights (3, 64), inputs): weights k/2 (|w| >= 1/2) except 0 on rows 0-1, inputs k/4, bias k/4;
+    sample 2 has minimum 1/4. Every forward pass is exact in float32."""
+    import torch
+    from torch import nn
+
+    rng = np.random.default_rng(1)
+    w = rng.integers(1, 5, (3, 64)) * rng.choice([-0.5, 0.5], (3, 64))
+    w[:, :16] = 0.0
+    x = rng.integers(0, 5, (4, 1, 8, 8)).astype(np.float32) / 4
+    x[:, 0, 7, 7] = 0.0
+    x[2] = np.maximum(x[2], 0.25)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3)).eval()
+    with torch.no_grad():
+        model[1].weight.copy_(torch.as_tensor(w))
+        model[1].bias.copy_(torch.tensor([0.5, -0.25, 0.75]))
+    return model, w, x
+
+
+def _contributions() -> np.ndarray:
+    """w_y * (x - min x): the exact share of every pixel in f(x) - f(baseline) of the linear model."""
+    _, w, x = _linear()
+    flat = x.reshape(4, -1).astype(np.float64)
+    return (w[Y] * (flat - flat.min(axis=1, keepdims=True))).reshape(x.shape)
+
+
+# --- references ---------------------------------------------------------------------------------------
+
+_REFERENCES: dict[str, np.ndarray] = {}
+
+
+def _reference(key: str, compute: Callable[[], Any]) -> np.ndarray:
+    """Cached reference values: the fault tests rerun only the wrapper."""
+    if key not in _REFERENCES:
+        _REFERENCES[key] = np.asarray(compute(), dtype=np.float64)
+    return _REFERENCES[key]
+
+
+def _resolve(value: str) -> Callable:
+    """A recorded function ("module.qualname"; a bare name is xaibench's own) back to the function."""
+    module, _, qualname = value.rpartition(".")
+    return getattr(importlib.import_module(module or "xaibench.metrics"), qualname)
+
+
+def _quantus_direct(class_name: str, record: dict, batch: Batch, seed: int = 0) -> np.ndarray:
+    """Quantus's class called as the wrapper documents, with the recorded constructor arguments."""
+    quantus = _quantus()
+    ctor = {
+        key: _resolve(value)
+        if isinstance(value, str) and (key.endswith("_func") or key in FUNCTION_KEYS)
+        else value
+        for key, value in record.items()
+        if key not in NOT_CONSTRUCTOR
+    }
+    _seed(seed)
+    metric = getattr(quantus, class_name)(
+        **ctor, return_aggregate=False, disable_warnings=True, display_progressbar=False
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = metric(
+            model=batch.model,
+            x_batch=batch.x,
+            y_batch=batch.y,
+            a_batch=batch.a.copy(),
+            s_batch=None if batch.s is None else batch.s.astype(np.float32),
+            channel_first=True,
+            explain_func=batch.explain,
+            explain_func_kwargs={},
+            softmax=record["softmax"],
+            device="cpu",
+            batch_size=64,
+        )
+    return np.asarray(out, dtype=np.float64)
+
+
+def _evaluate(
+    evaluate: Callable, name: str, batch: Batch, params: dict | None = None, pinned: dict | None = None
+) -> Any:
+    """``evaluate`` on ``batch``; the recorded parameters include ``pinned``."""
+    result = evaluate(
+        name,
+        batch.model,
+        batch.x,
+        batch.y,
+        batch.a.copy(),
+        batch.s,
+        explain_func=batch.explain,
+        params=params,
+    )
+    for key, value in (pinned or {}).items():
+        assert result.params[key] == value, (name, key, result.params[key], value)
+    return result
+
+
+def _check(
+    evaluate: Callable,
+    name: str,
+    batch: Batch,
+    reference: Callable[[dict], Any],
+    known: dict[int, float] | None = None,
+    params: dict | None = None,
+    pinned: dict | None = None,
+    key: str | None = None,
+    atol: float = 1e-6,
+) -> Any:
+    """Scores of ``name`` equal ``reference(record)`` per sample (cached under ``key``), and ``known``."""
+    result = _evaluate(evaluate, name, batch, params, pinned)
+    expected = _reference(key or name, lambda: reference(result.params))
+    np.testing.assert_allclose(result.scores, expected, rtol=RTOL, atol=ATOL, err_msg=name)
+    for index, value in (known or {}).items():
+        np.testing.assert_allclose(result.scores[index], value, rtol=0, atol=atol, err_msg=f"{name}[{index}]")
+    return result
+
+
+def _direct(class_name: str, batch: Batch) -> Callable[[dict], np.ndarray]:
+    return lambda record: _quantus_direct(class_name, record, batch)
+
+
+# --- own re-implementations of the curve metrics ------------------------------------------------------
+
+
+def _probabilities(model: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        out = torch.softmax(model(torch.as_tensor(x)), dim=-1).numpy()
+    return out[np.arange(len(y)), y].astype(np.float64)
+
+
+def _flipping_curves(batch: Batch, step: int) -> np.ndarray:
+    """p_y after setting the k*step most relevant pixels to the sample minimum, k = 1..H*W/step."""
+    n = len(batch.x)
+    flat = batch.x.reshape(n, -1).copy()
+    order = np.argsort(-batch.a.reshape(n, -1), axis=1)
+    lowest = flat.min(axis=1)
+    curves = []
+    for start in range(0, flat.shape[1], step):
+        for i in range(n):
+            flat[i, order[i, start : start + step]] = lowest[i]
+        curves.append(_probabilities(batch.model, flat.reshape(batch.x.shape), batch.y))
+    return np.stack(curves, axis=1)
+
+
+def _region_curves(batch: Batch, patch: int, noise: bool) -> np.ndarray:
+    """p_y(x) - p_y(x_k), x_k: the k most relevant patch x patch regions (by summed a; H, W multiples of
+    patch) set to the sample minimum, or, if ``noise``, to U(min, max) of the current image per pixel
+    (one (N, patch**2) draw per step from numpy's global RNG, seeded with 0 as the wrapper does)."""
+    x = batch.x.copy()
+    n, _, h, w = x.shape
+    corners = [(r, c) for r in range(0, h, patch) for c in range(0, w, patch)]
+    sums = np.array(
+        [[batch.a[i, :, r : r + patch, c : c + patch].sum() for r, c in corners] for i in range(n)]
+    )
+    order = np.argsort(-sums, axis=1)
+    before = _probabilities(batch.model, x, batch.y)
+    _seed(0)
+    curves = []
+    for k in range(len(corners)):
+        draw = np.random.uniform(size=(n, patch * patch)) if noise else None  # noqa: NPY002
+        for i in range(n):
+            r, c = corners[order[i, k]]
+            lo, hi = float(x[i].min()), float(x[i].max())
+            fill = (lo + (hi - lo) * draw[i]).reshape(patch, patch) if noise else lo
+            x[i, :, r : r + patch, c : c + patch] = fill
+        curves.append(before - _probabilities(batch.model, x, batch.y))
+    return np.stack(curves, axis=1)
+
+
+def _check_curves(
+    evaluate: Callable, name: str, batch: Batch, own: Callable[[], np.ndarray], **kwargs
+) -> Any:
+    """Curves = Quantus direct = own re-implementation; the score is the documented reduction."""
+    class_name = {"pixel_flipping": "PixelFlipping", "region_perturbation": "RegionPerturbation"}[name]
+    key = f"{name}/{kwargs.get('params')}"
+    result = _evaluate(evaluate, name, batch, **kwargs)
+    curves = _reference(key, lambda: _quantus_direct(class_name, result.params, batch))
+    np.testing.assert_allclose(result.curves, curves, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(curves, _reference(f"{key}/own", own), rtol=HAND_RTOL, atol=1e-7)
+    steps = curves.shape[1]
+    assert result.params["curve_steps"] == steps
+    if name == "pixel_flipping":
+        score = np.trapezoid(curves, dx=1.0 / (steps - 1), axis=1)  # AUC on x in [0, 1]
+    else:
+        score = curves.sum(axis=1) / (steps + 1)  # AOPC over k = 0..L (the k = 0 term is 0)
+    np.testing.assert_allclose(result.scores, score, rtol=RTOL, atol=ATOL)
+    return result
+
+
+# --- cases: faithfulness ------------------------------------------------------------------------------
+
+
+def _faithfulness_correlation(evaluate: Callable) -> None:
+    model, _, x = _linear()
+    exact = _contributions()
+    rest = np.random.default_rng(2).normal(size=exact.shape)
+    a = np.concatenate([exact[:1], -exact[1:2], rest[2:]])
+    batch = Batch(model, x, Y, a)
+    pinned = {"nr_runs": 5, "subset_size": 13, "perturb_baseline": "black", "softmax": False}
+    _check(
+        evaluate,
+        "faithfulness_correlation",
+        batch,
+        _direct("FaithfulnessCorrelation", batch),
+        known={0: 1.0, 1: -1.0},
+        params={"nr_runs": 5},
+        pinned=pinned,
+    )
+
+
+def _pixel_flipping(evaluate: Callable) -> None:
+    batch = _explained()
+    pinned = {
+        "features_in_step": 2,
+        "perturb_baseline": "black",
+        "softmax": True,
+        "return_auc_per_sample": False,
+    }
+    result = _check_curves(
+        evaluate, "pixel_flipping", batch, lambda: _flipping_curves(batch, 2), pinned=pinned
+    )
+    assert result.curves.shape == (4, 32)
+
+
+def _region_perturbation(evaluate: Callable) -> None:
+    batch = _explained()
+    pinned = {"patch_size": 4, "regions_evaluation": 32, "order": "morf", "perturb_baseline": "black"}
+    result = _check_curves(
+        evaluate, "region_perturbation", batch, lambda: _region_curves(batch, 4, noise=False), pinned=pinned
+    )
+    assert result.curves.shape == (4, 4)
+    # Preset samek2017: 9x9 regions of an 18x18 image (no padding), per-pixel uniform noise.
+    x = _images(4, size=18, seed=3)
+    big = Batch(_cnn(), x, Y, np.random.default_rng(4).normal(size=x.shape))
+    pinned = {
+        "patch_size": 9,
+        "regions_evaluation": 100,
+        "order": "morf",
+        "preset": "samek2017",
+        "perturb_func": "uniform_noise_replacement",
+    }
+    result = _check_curves(
+        evaluate,
+        "region_perturbation",
+        big,
+        lambda: _region_curves(big, 9, noise=True),
+        params={"preset": "samek2017"},
+        pinned=pinned,
+    )
+    assert result.curves.shape == (4, 4)
+
+
+# --- cases: robustness, randomisation -----------------------------------------------------------------
+
+
+def _reexplaining(
+    name: str, class_name: str, known: dict[int, float], pinned: dict, params: dict | None = None
+) -> Callable:
+    """A case for a metric that re-explains ``mixed`` on the cnn: Quantus direct and ``known``."""
+
+    def case(evaluate: Callable) -> None:
+        batch = _explained()
+        _check(evaluate, name, batch, _direct(class_name, batch), known=known, params=params, pinned=pinned)
+
+    return case
+
+
+def _random_logit(evaluate: Callable) -> None:
+    _reexplaining("random_logit", "RandomLogit", {}, {"num_classes": 3, "similarity_func": SSIM})(evaluate)
+    x = _images(4)
+    same = Batch(_cnn(), x, Y, input_only(None, x, Y), explain=input_only)
+    result = _evaluate(evaluate, "random_logit", same)
+    np.testing.assert_allclose(result.scores, 1.0, rtol=0, atol=1e-9)  # identical maps: SSIM 1
+
+
+def _input_invariance(evaluate: Callable) -> None:
+    batch = _explained()
+    _check(
+        evaluate,
+        "input_invariance",
+        batch,
+        lambda record: _invariant_by_definition(batch, record["input_shift"]),
+        known={0: 1, 1: 1, 2: 0, 3: 1},
+        pinned={"input_shift": -1, "normalise": False, "abs": False},
+    )
+
+
+def _invariant_by_definition(batch: Batch, shift: float) -> np.ndarray:
+    """1 where explaining f(x' - shift) at x' = x + shift gives a (up to 1e-4 of max|a|), else 0."""
+    import torch
+
+    class Shifted(torch.nn.Module):
+        def __init__(self, model: Any) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, inputs: Any) -> Any:
+            return self.model(inputs - shift)
+
+    shifted = batch.explain(Shifted(batch.model), batch.x + np.float32(shift), batch.y)
+    scale = np.abs(batch.a).max(axis=(1, 2, 3), keepdims=True)
+    return np.all(np.isclose(batch.a / scale, shifted / scale, atol=1e-4), axis=(1, 2, 3)).astype(float)
+
+
+# --- cases: localisation ------------------------------------------------------------------------------
+
+
+@functools.cache
+def _localisation_batch() -> Batch:
+    """Masks of 9-20 pixels; maps [mask, 1 - mask, noisy signed map, -mask * (1 + u)]."""
+    s = np.zeros((4, 1, 8, 8), dtype=bool)
+    for i, (r0, r1, c0, c1) in enumerate([(1, 4, 1, 4), (4, 8, 2, 7), (0, 2, 0, 8), (3, 7, 3, 6)]):
+        s[i, 0, r0:r1, c0:c1] = True  # 9, 20, 16, 12 pixels
+    rng = np.random.default_rng(6)
+    m = s.astype(np.float64)
+    a = np.stack(
+        [m[0], 1 - m[1], 0.6 * m[2] + rng.normal(0, 0.3, m[2].shape), -m[3] * (1 + rng.random(m[3].shape))]
+    )
+    return Batch(_cnn(), _images(4), Y, a, s=s)
+
+
+def _localisation(name: str, class_name: str, pinned: dict | None = None) -> Callable:
+    """A case for a localisation metric: [1, 0, ., 1] and Quantus direct."""
+
+    def case(evaluate: Callable) -> None:
+        batch = _localisation_batch()
+        _check(
+            evaluate,
+            name,
+            batch,
+            _direct(class_name, batch),
+            known={0: 1.0, 1: 0.0, 3: 1.0},
+            pinned={"abs": True, **(pinned or {})},
+            atol=1e-8,
+        )
+
+    return case
+
+
+# --- cases: complexity --------------------------------------------------------------------------------
+
+
+def _gini(m: int) -> float:
+    """Quantus's Gini index of m equal pixels out of N_PIXELS, each + 1e-7: (n-m)/n * m/(m + n*1e-7)."""
+    n = N_PIXELS
+    return m * (n - m) / (n * (m + n * 1e-7))
+
+
+COMPLEXITY_KNOWN = {
+    "sparseness": ("Sparseness", [_gini(1), _gini(5), _gini(16)]),
+    "complexity": ("Complexity", [0.0, np.log(5), np.log(16)]),
+    "effective_complexity": ("EffectiveComplexity", [1, 5, 16]),
+}
+
+
+@functools.cache
+def _complexity_batch() -> Batch:
+    """[one-hot, 1 on 5 pixels, +-1 on 16 pixels, random signed (max |a| = 1), constant]; every max |a| is 1
+    (Quantus normalises by the batch-wide max)."""
+    rng = np.random.default_rng(7)
+    a = np.zeros((5, N_PIXELS))
+    a[0, 10] = 1.0
+    a[1, rng.choice(N_PIXELS, 5, replace=False)] = 1.0
+    a[2, rng.choice(N_PIXELS, 16, replace=False)] = rng.choice([-1.0, 1.0], 16)
+    a[3] = rng.uniform(-1, 1, N_PIXELS)
+    a[3] /= np.abs(a[3]).max()
+    a[4] = 0.5
+    x = _images(5)
+    return Batch(_cnn(), x, np.array([0, 1, 2, 1, 0]), a.reshape(x.shape))
+
+
+def _complexity(name: str) -> Callable:
+    """A case for a complexity metric: known values of the first three maps, Quantus direct on four."""
+    class_name, known = COMPLEXITY_KNOWN[name]
+
+    def case(evaluate: Callable) -> None:
+        batch = _complexity_batch()
+        varying = dataclasses.replace(batch, x=batch.x[:4], y=batch.y[:4], a=batch.a[:4])
+        result = _check(
+            evaluate,
+            name,
+            batch,
+            lambda record: np.append(_quantus_direct(class_name, record, varying), np.nan),
+            known=dict(enumerate(known)),
+            atol=1e-9,
+        )
+        assert np.isnan(result.scores[4]) and "1 constant attribution map" in result.note
+
+    return case
+
+
+# --- cases: axiomatic ---------------------------------------------------------------------------------
+
+
+def _completeness(evaluate: Callable) -> None:
+    model, _, x = _linear()
+    exact = _contributions()
+    a = exact.copy()
+    a[1] *= 2
+    a[3, 0, 4, 4] += 0.125
+    batch = Batch(model, x, Y, a)
+    _check(
+        evaluate,
+        "completeness",
+        batch,
+        _direct("Completeness", batch),
+        known={0: 1, 1: 0, 2: 1, 3: 0},
+        pinned={"normalise": False, "abs": False, "perturb_baseline": "black", "softmax": False},
+    )
+
+
+def _non_sensitivity(evaluate: Callable) -> None:
+    model, _, x = _linear()
+    a = np.random.default_rng(8).uniform(0.1, 1.0, (4, N_PIXELS))
+    a[0, :16] = 0  # zero exactly where the model is insensitive (rows 0-1): no violation
+    a[1, :8] = 0  # row 1 is insensitive but attributed: 8 violations
+    # sample 2 is attributed everywhere: the 16 pixels of rows 0-1 violate
+    a[3, :16] = 0
+    a[3, 40:43] = 0  # 3 pixels of row 5, which the model uses, are not attributed: 3 violations
+    batch = Batch(model, x, Y, a.reshape(x.shape))
+    pinned = {
+        "eps": 1e-5,
+        "perturb_func": "quantus.functions.perturb_func.batch_baseline_replacement_by_indices",
+        "perturb_baseline": "black",
+        "abs": True,
+        "normalise": True,
+        "softmax": True,
+    }
+    # One image row per perturbation step: xaibench's subclass (Quantus 0.6.0 raises a broadcast error).
+    _check(
+        evaluate,
+        "non_sensitivity",
+        batch,
+        lambda record: [0, 8, 16, 3],
+        params={"features_in_step": 8},
+        pinned={**pinned, "features_in_step": 8},
+        key="non_sensitivity/8",
+    )
+    # "auto" at 8x8 is one pixel per step: identical to Quantus's own class.
+    _check(
+        evaluate,
+        "non_sensitivity",
+        batch,
+        _direct("NonSensitivity", batch),
+        pinned={**pinned, "features_in_step": 1},
+    )
+
+
+# --- registry of cases --------------------------------------------------------------------------------
+
+
+CASES: dict[str, Callable[[Callable], None]] = {
+    "faithfulness_correlation": _faithfulness_correlation,
+    "pixel_flipping": _pixel_flipping,
+    "region_perturbation": _region_perturbation,
+    "max_sensitivity": _reexplaining(
+        "max_sensitivity", "MaxSensitivity", {0: 0.0}, ROBUST, {"nr_samples": 2}
+    ),
+    "avg_sensitivity": _reexplaining(
+        "avg_sensitivity", "AvgSensitivity", {0: 0.0}, ROBUST, {"nr_samples": 2}
+    ),
+    "pointing_game": _localisation("pointing_game", "PointingGame"),
+    "attribution_localisation": _localisation("attribution_localisation", "AttributionLocalisation"),
+    "top_k_intersection": _localisation("top_k_intersection", "TopKIntersection", {"k": 3}),
+    "relevance_rank_accuracy": _localisation("relevance_rank_accuracy", "RelevanceRankAccuracy"),
+    "relevance_mass_accuracy": _localisation("relevance_mass_accuracy", "RelevanceMassAccuracy"),
+    "auc": _localisation("auc", "AUC"),
+    "sparseness": _complexity("sparseness"),
+    "complexity": _complexity("complexity"),
+    "effective_complexity": _complexity("effective_complexity"),
+    "efficient_mprt": _reexplaining(
+        "efficient_mprt", "EfficientMPRT", {0: 0.0}, {"skip_layers": True, "layer_order": "bottom_up"}
+    ),
+    "mprt": _reexplaining(
+        "mprt",
+        "MPRT",
+        {0: 1.0},
+        {"skip_layers": True, "layer_order": "top_down", "return_last_correlation": True},
+    ),
+    "random_logit": _random_logit,
+    "completeness": _completeness,
+    "non_sensitivity": _non_sensitivity,
+    "input_invariance": _input_invariance,
+}
+
+
+def test_every_metric_has_a_known_answer():
+    missing = sorted(set(METRICS.names()) - set(CASES))
+    assert not missing, f"metrics without a known-answer case in tests/test_known_metrics.py: {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_known_answer(name):
+    CASES[name](evaluate_metric)
+
+
+@pytest.mark.parametrize("fault", sorted(SCORE_FAULTS))
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_known_answer_detects_fault(name, fault):
+    with pytest.raises(AssertionError):
+        CASES[name](faulty_evaluate(name, fault))
