@@ -336,3 +336,36 @@ def test_refused_re_explanation_is_nan_with_a_note(tiny_model, tiny_batch):
     assert np.isnan(result.scores).all()
     assert "refused" in result.note
 
+
+# Metrics whose random draws (subsets, noise, random classes) are made for the whole batch at once: a sample's
+# draws depend on its position in the batch, so it is not scored the same alone (by design of Quantus).
+BATCH_DRAWS = {"faithfulness_correlation", "max_sensitivity", "avg_sensitivity", "random_logit"}
+
+
+@pytest.mark.parametrize("name", sorted(set(METRICS.names()) - BATCH_DRAWS))
+def test_a_sample_scores_the_same_alone_and_in_a_batch(name, batch):
+    """Normalisation is per sample: a map scaled by 1e-4 beside unscaled ones scores as it does alone (with
+    Quantus's default batch-wide max it did not: effective complexity 0 in the batch, 64 alone)."""
+    model, x, y, masks, a = batch
+    a = a.copy()
+    a[1] *= 1e-4
+    params = {**TEST_PARAMS.get(name, {}), **({"features_in_step": 64} if name == "non_sensitivity" else {})}
+    kwargs = {"explain_func": saliency, "params": params}
+    together = evaluate_metric(name, model, x, y, a, masks, **kwargs).scores
+    for i in range(len(x)):
+        alone = evaluate_metric(
+            name, model, x[i : i + 1], y[i : i + 1], a[i : i + 1], masks[i : i + 1], **kwargs
+        )
+        np.testing.assert_allclose(alone.scores, together[i : i + 1], rtol=1e-9, atol=1e-12, err_msg=f"{i}")
+
+
+def test_the_callers_attributions_are_not_modified(batch):
+    model, x, y, masks, a = batch
+    a = a[:, None].astype(np.float64)
+    before = a.copy()
+    for name in (
+        "sparseness",
+        "complexity",
+    ):  # with abs=False, normalise=False Quantus edits a_batch in place
+        evaluate_metric(name, model, x, y, a, masks, params={"abs": False, "normalise": False})
+        np.testing.assert_array_equal(a, before, err_msg=name)

@@ -26,6 +26,10 @@ Conventions
   ``*_func`` arguments may be given by name (a Quantus function, or ``uniform_noise_replacement``).
   The resolved values of *all* constructor arguments -- including Quantus defaults we do not change --
   are recorded in ``MetricResult.params``.
+* Normalisation: where a metric normalises (Quantus's ``normalise=True``), each sample is divided by its
+  own max |a| (:func:`normalise_by_max_per_sample`), not the batch by one maximum as Quantus's default
+  does, so a sample's score never depends on the other samples in its batch. The caller's attribution
+  array is never modified.
 * Scores: booleans become 0/1; localisation scores of samples with an empty mask are NaN (Quantus's
   PointingGame writes NaN into a boolean array, which turns it into ``True``). ``return_aggregate`` is
   always False (FaithfulnessCorrelation defaults to True and would return one number per batch).
@@ -365,7 +369,27 @@ def uniform_noise_replacement(
     return out
 
 
-_OWN_FUNCTIONS: dict[str, Callable] = {"uniform_noise_replacement": uniform_noise_replacement}
+def normalise_by_max_per_sample(a: np.ndarray, normalise_axes: Any = None, **kwargs: Any) -> np.ndarray:
+    """Divide each sample's attributions by its own max |a| (all-zero samples are left as they are).
+
+    Quantus 0.6.0's default ``normalise_by_max`` divides the whole batch by one maximum (its
+    ``normalise_axes`` default to every axis, the batch axis included), so a sample's score would depend on
+    the other samples in its batch and on the batch size: e.g. effective complexity of a map scaled by 1e-6
+    is 0 beside an unscaled map and 64 alone. ``normalise_axes`` is accepted for Quantus's signature and
+    ignored: the axes are always 1..ndim-1.
+    """
+    del normalise_axes, kwargs
+    a = np.asarray(a)
+    peak = np.max(np.abs(a), axis=tuple(range(1, a.ndim)), keepdims=True)
+    return a / np.where(peak > 0, peak, 1).astype(a.dtype, copy=False)
+
+
+_OWN_FUNCTIONS: dict[str, Callable] = {
+    "uniform_noise_replacement": uniform_noise_replacement,
+    "normalise_by_max_per_sample": normalise_by_max_per_sample,
+}
+# Function arguments whose Quantus default xaibench replaces (see the functions' docstrings).
+_DEFAULT_FUNCTIONS = {"normalise_func": "normalise_by_max_per_sample"}
 
 
 # --- Quantus access -----------------------------------------------------------------------------------
@@ -529,6 +553,9 @@ def resolve_params(
             raise ValueError(f"metric {name!r}: unknown parameter {key!r}; known parameters: {known}")
     merged.update(params)
     merged.update(spec.fixed)
+    for key, value in _DEFAULT_FUNCTIONS.items():
+        if key in merged and merged[key] is None:
+            merged[key] = value
     merged["softmax"] = params.get("softmax", _call_default(cls, "softmax"))
 
     n_pixels = int(np.prod(x_shape[2:]))
@@ -689,7 +716,7 @@ def _metric_class(name: str, spec: MetricSpec) -> type:
 
 
 def _as_attributions(a: np.ndarray, x: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
+    a = np.array(a, dtype=np.float64)  # a copy: with abs=False, normalise=False Quantus edits it in place
     if a.ndim == x.ndim - 1:
         a = a[:, None]
     fits = a.ndim == x.ndim and a.shape[0] == x.shape[0] and a.shape[2:] == x.shape[2:]
