@@ -665,8 +665,9 @@ def occlusion(
     on 2 CPU cores (small_cnn, 32x32). On a GPU raise it.
 
     ``window`` and ``stride`` are pixels (int) or fractions of the image size (float in (0, 1)): 0.125 and
-    0.0625 give 4/2 px at 32x32 and 8/4 px at 64x64. Pixels no window position reaches (when (H - window)
-    is not a multiple of stride) get zero.
+    0.0625 give 4/2 px at 32x32 and 8/4 px at 64x64. Captum places windows at 0, stride, 2 stride, ... and,
+    when (H - window) is not a multiple of stride, one more window clipped at the border: every pixel is
+    covered, and each gets the mean drop of the windows covering it.
     """
     from captum.attr import Occlusion
 
