@@ -1,0 +1,47 @@
+"""tools/compare_runs.py: two runs are the same when every result is bit for bit the same, timing apart."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tool():
+    spec = importlib.util.spec_from_file_location("compare_runs", ROOT / "tools" / "compare_runs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(root: Path, score: float = 0.5, seconds: float = 1.0, nan: bool = True) -> Path:
+    (root / "results" / "explanations").mkdir(parents=True)
+    (root / "results" / "tables").mkdir(parents=True)
+    maps = np.arange(8, dtype=np.float32).reshape(2, 1, 2, 2)
+    if nan:
+        maps[1, 0, 0, 0] = np.nan
+    np.savez(root / "results/explanations/m.npz", attributions=maps, seconds=np.float64(seconds))
+    table = pd.DataFrame({"metric": ["a", "b"], "score": [score, np.nan], "seconds": [seconds, seconds]})
+    table.to_csv(root / "results/tables/scores.tsv", sep="\t", index=False)
+    return root
+
+
+def test_same_results_are_identical_whatever_the_time(tool, tmp_path):
+    a, b = _run(tmp_path / "a"), _run(tmp_path / "b", seconds=9.0)
+    assert tool.compare(a, b) == []
+
+
+def test_a_changed_score_or_map_is_named(tool, tmp_path):
+    a = _run(tmp_path / "a")
+    lines = tool.compare(a, _run(tmp_path / "b", score=0.5 + 1e-15))
+    assert lines == ["results/tables/scores.tsv: columns differ in value: ['score']"]
+    lines = tool.compare(a, _run(tmp_path / "c", nan=False))
+    assert lines == ["results/explanations/m.npz: arrays differ: ['attributions']"]
+    (tmp_path / "c" / "results/tables/scores.tsv").unlink()
+    assert any("only in" in line for line in tool.compare(a, tmp_path / "c"))

@@ -1,0 +1,106 @@
+"""Do two workflow runs hold the same results? Bit for bit, apart from what measures time.
+
+    python tools/compare_runs.py RUN_A RUN_B [--figures]
+
+RUN_A and RUN_B are workflow directories (each with a ``results/`` folder), e.g. one run of a config before
+and one after a refactor. Compared exactly:
+
+* every ``.npz`` under ``results/`` (data, explanations, curves, views): same keys, same dtypes and shapes,
+  identical values (NaN equals NaN), except the wall-time key ``seconds``;
+* every ``.tsv`` table: same columns and rows, identical values, except timing columns (``seconds``,
+  ``seconds_per_image``, ``elapsed_s``, ``wall_s`` and the ``timing`` tables);
+* model weights (``model.pt``): identical state dicts;
+* with ``--figures``: PNGs pixel for pixel (matplotlib output is deterministic for the same data).
+
+Prints one line per differing file and exits 1 if any differ, 0 otherwise. Files present in only one run
+count as differences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+TIME_KEYS = {"seconds", "seconds_per_image", "elapsed_s", "wall_s", "s", "cpu_time", "max_rss"}
+
+
+def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.dtype.kind in "fc":
+        return bool(np.array_equal(a, b, equal_nan=True))
+    return bool(np.array_equal(a, b))
+
+
+def _npz(a: Path, b: Path) -> str:
+    with np.load(a, allow_pickle=False) as fa, np.load(b, allow_pickle=False) as fb:
+        keys_a, keys_b = set(fa.files) - TIME_KEYS, set(fb.files) - TIME_KEYS
+        if keys_a != keys_b:
+            return f"keys differ: {sorted(keys_a ^ keys_b)}"
+        bad = [k for k in sorted(keys_a) if not _same_array(fa[k], fb[k])]
+    return f"arrays differ: {bad}" if bad else ""
+
+
+def _tsv(a: Path, b: Path) -> str:
+    ta, tb = pd.read_csv(a, sep="\t"), pd.read_csv(b, sep="\t")
+    keep = [c for c in ta.columns if c not in TIME_KEYS]
+    if list(ta.columns) != list(tb.columns):
+        return f"columns differ: {list(ta.columns)} vs {list(tb.columns)}"
+    if len(ta) != len(tb):
+        return f"{len(ta)} vs {len(tb)} rows"
+    bad = [c for c in keep if not ta[c].equals(tb[c])]
+    return f"columns differ in value: {bad}" if bad else ""
+
+
+def _weights(a: Path, b: Path) -> str:
+    import torch
+
+    sa = torch.load(a, map_location="cpu", weights_only=True)["state_dict"]
+    sb = torch.load(b, map_location="cpu", weights_only=True)["state_dict"]
+    if sa.keys() != sb.keys():
+        return "state dict keys differ"
+    bad = [k for k in sa if not torch.equal(sa[k], sb[k])]
+    return f"weights differ: {bad[:5]}" if bad else ""
+
+
+def _png(a: Path, b: Path) -> str:
+    from matplotlib.image import imread
+
+    return "" if _same_array(imread(a), imread(b)) else "pixels differ"
+
+
+def compare(run_a: Path, run_b: Path, figures: bool = False) -> list[str]:
+    """Lines naming every file whose results differ between the two runs."""
+    checks = {".npz": _npz, ".tsv": _tsv, ".pt": _weights}
+    if figures:
+        checks[".png"] = _png
+    files_a = {p.relative_to(run_a) for p in (run_a / "results").rglob("*") if p.suffix in checks}
+    files_b = {p.relative_to(run_b) for p in (run_b / "results").rglob("*") if p.suffix in checks}
+    lines = [f"{f}: only in {run_a if f in files_a else run_b}" for f in sorted(files_a ^ files_b)]
+    for rel in sorted(files_a & files_b):
+        if "timing" in rel.name:
+            continue
+        problem = checks[rel.suffix](run_a / rel, run_b / rel)
+        if problem:
+            lines.append(f"{rel}: {problem}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_a", type=Path)
+    parser.add_argument("run_b", type=Path)
+    parser.add_argument("--figures", action="store_true", help="also compare PNG figures pixel for pixel")
+    args = parser.parse_args()
+    lines = compare(args.run_a, args.run_b, args.figures)
+    n = sum(1 for _ in (args.run_a / "results").rglob("*") if _.is_file())
+    print("\n".join(lines) if lines else f"identical: {n} result files of {args.run_a} and {args.run_b}")
+    sys.exit(1 if lines else 0)
+
+
+if __name__ == "__main__":
+    main()
