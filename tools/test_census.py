@@ -68,7 +68,9 @@ def _kind_of(body: list[ast.AST], helpers: dict[str, ast.FunctionDef], seen: set
             elif name == "raises":  # raises(AssertionError): a known answer must fail under a fault
                 mutation = any(getattr(arg, "id", "") == "AssertionError" for arg in node.args)
                 kinds.add("value" if mutation else "error")
-            elif name in helpers and name not in seen:
+            elif isinstance(func, ast.Subscript):  # CASES[name](...): every case the table holds
+                name = getattr(func.value, "id", "")
+            if name in helpers and name not in seen:
                 kinds.add(_kind_of(helpers[name].body, helpers, seen | {name}))
         elif isinstance(node, ast.Assert):
             for compare in (n for n in ast.walk(node.test) if isinstance(n, ast.Compare)):
@@ -83,6 +85,23 @@ def _kind_of(body: list[ast.AST], helpers: dict[str, ast.FunctionDef], seen: set
         if kind in kinds:
             return kind
     return "smoke"
+
+
+def _case_tables(tree: ast.Module) -> dict[str, ast.FunctionDef]:
+    """Module-level dicts of test functions (``CASES = {"saliency": _saliency, ...}``) as pseudo-helpers
+    whose body calls each value, so ``CASES[name](...)`` is classified by the cases it can run."""
+    tables = {}
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) else getattr(node, "target", None)
+        if isinstance(getattr(node, "value", None), ast.Dict) and isinstance(target, ast.Name):
+            calls = [
+                ast.Expr(ast.Call(v.func if isinstance(v, ast.Call) else v, [], []))
+                for v in node.value.values
+            ]
+            tables[target.id] = ast.FunctionDef(
+                target.id, ast.arguments([], [], None, [], [], None, []), calls, []
+            )
+    return tables
 
 
 def classify(root: Path) -> dict[str, str]:
@@ -114,6 +133,7 @@ def classify(root: Path) -> dict[str, str]:
         if path not in cache:
             tree = ast.parse((root / path).read_text())
             helpers = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+            helpers |= _case_tables(tree)
             cache[path] = {
                 name: _kind_of(node.body, helpers, {name})
                 for name, node in helpers.items()
