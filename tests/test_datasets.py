@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
 from matplotlib.path import Path as PolygonPath
 
 from xaibench.datasets import DATASETS, evaluation_subset, load_dataset, make_dataset, save_dataset
-from xaibench.datasets.triangles_squares import polygon_vertices
+from xaibench.datasets.triangles_squares import polygon_vertices, triangles_squares
+
+DATASETS_DIR = Path(__file__).resolve().parents[1] / "scripts" / "xaibench" / "datasets"
 
 
 def _reference_mask(
@@ -107,6 +112,23 @@ def test_splits_and_round_trip(tmp_path):
 def test_bad_parameters_are_named(params, message):
     with pytest.raises(ValueError, match=message):
         make_dataset("triangles_squares", seed=0, n_train=4, n_val=0, n_test=0, **params)
+
+
+def test_dataset_modules_import_the_core_not_the_package():
+    """Imports go one way (package -> family -> core): no dataset module imports the package back."""
+    modules = sorted(DATASETS_DIR.rglob("*.py"))
+    assert DATASETS_DIR / "core.py" in modules and len(modules) > 8
+    for path in modules:
+        text = path.read_text()
+        where = path.relative_to(DATASETS_DIR)
+        assert len(text.splitlines()) <= 600, f"{where}: a library module stays under 600 lines"
+        if path == DATASETS_DIR / "__init__.py":
+            continue  # the package itself imports its families
+        for node in ast.walk(ast.parse(text)):
+            names = [node.module] if isinstance(node, ast.ImportFrom) else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            assert "xaibench.datasets" not in names, f"{where} imports the package xaibench.datasets"
+    assert DATASETS.get("triangles_squares") is triangles_squares  # registered by the module's decorator
 
 
 def test_unknown_generator_lists_known_ones():

@@ -63,7 +63,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xaibench.datasets import DATASETS, ImageDataset, split_labels, split_sizes
+from xaibench.datasets.core import ImageDataset, register, split_labels, split_sizes
 
 ANOMALIES = ("elongation", "tilt", "double_spot", "jitter", "blur", "saturation")
 
@@ -133,7 +133,7 @@ def mahalanobis2(
     return q
 
 
-@DATASETS.register("beam_profiles")
+@register("beam_profiles")
 def beam_profiles(
     seed: int,
     image_size: int = 64,

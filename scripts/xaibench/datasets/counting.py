@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xaibench.datasets import DATASETS, ImageDataset, split_labels, split_sizes
+from xaibench.datasets.core import ImageDataset, register, split_labels, split_sizes
 
 _CHUNK = 4096
 _MAX_TRIES = 100  # proposals per disc before the whole image is redrawn
@@ -93,7 +93,7 @@ def rasterise_discs(centres: np.ndarray, radii: np.ndarray, size: int) -> np.nda
     return mask
 
 
-@DATASETS.register("counting")
+@register("counting")
 def counting(
     seed: int,
     image_size: int = 32,

@@ -69,7 +69,7 @@ from typing import Any
 
 import numpy as np
 
-from xaibench.datasets import DATASETS, ImageDataset
+from xaibench.datasets.core import ImageDataset, register
 from xaibench.datasets.packaged import check_fractions, resize_image, stratified_split, subsample_per_class
 
 log = logging.getLogger(__name__)
@@ -312,7 +312,7 @@ def _class_folders(root: Path, classes: list[str] | None) -> list[tuple[str, Pat
 # ---------------------------------------------------------------------------------------------- generator
 
 
-@DATASETS.register("image_folder")
+@register("image_folder")
 def image_folder(
     seed: int,
     root: str,

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xaibench.datasets import DATASETS, ImageDataset
+from xaibench.datasets.core import ImageDataset, register
 
 
 def check_fractions(val_fraction: float, test_fraction: float) -> None:
@@ -175,7 +175,7 @@ def _assemble(
     )
 
 
-@DATASETS.register("sklearn_digits")
+@register("sklearn_digits")
 def sklearn_digits(
     seed: int,
     image_size: int | None = 32,
@@ -204,7 +204,7 @@ def sklearn_digits(
     )
 
 
-@DATASETS.register("mnist_5000")
+@register("mnist_5000")
 def mnist_5000(
     seed: int,
     image_size: int | None = None,
@@ -236,7 +236,7 @@ def mnist_5000(
 LFW_CLASS_NAMES = ["non_face", "face"]
 
 
-@DATASETS.register("lfw_faces")
+@register("lfw_faces")
 def lfw_faces(
     seed: int,
     image_size: int | None = None,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xaibench.datasets import DATASETS, ImageDataset, split_labels
+from xaibench.datasets.core import ImageDataset, register, split_labels
 
 CLASS_NAMES = ["triangle", "square"]
 
@@ -43,7 +43,7 @@ def rasterise_convex(vertices: np.ndarray, size: int) -> np.ndarray:
     return inside
 
 
-@DATASETS.register("triangles_squares")
+@register("triangles_squares")
 def triangles_squares(
     seed: int,
     image_size: int = 32,

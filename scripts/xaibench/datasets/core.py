@@ -1,0 +1,135 @@
+"""The dataset core: :class:`ImageDataset`, split helpers, the generator registry and ``.npz`` storage.
+
+A generator/reader (registered with :func:`register`) turns config parameters into an :class:`ImageDataset`.
+Every dataset, whatever its source, is stored in one ``.npz`` with the same keys (see
+:func:`ImageDataset.to_arrays`), so the stages downstream never special-case a domain.
+
+Dataset modules import from here (``xaibench.datasets.core``), never from the package ``xaibench.datasets``,
+which only re-exports these names and imports the built-in dataset modules so that they register.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from xaibench.registry import Registry
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class ImageDataset:
+    """Images (N, C, H, W) float32 in [0, 1], integer labels, optional masks and per-sample parameters."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    split: np.ndarray  # int8: 0 train, 1 val, 2 test
+    class_names: list[str]
+    masks: np.ndarray | None = None  # (N, 1, H, W) bool, ground-truth object region
+    params: dict[str, np.ndarray] = field(default_factory=dict)  # per-sample generating parameters
+
+    def __post_init__(self) -> None:
+        n = len(self.images)
+        if self.images.ndim != 4:
+            raise ValueError(f"images must be (N, C, H, W), got shape {self.images.shape}")
+        if len(self.labels) != n or len(self.split) != n:
+            raise ValueError("images, labels and split must have the same length")
+        if self.masks is not None and self.masks.shape != (n, 1, *self.images.shape[2:]):
+            raise ValueError(f"masks must be (N, 1, H, W), got {self.masks.shape}")
+        for key, value in self.params.items():
+            if len(value) != n:
+                raise ValueError(f"parameter {key!r} has {len(value)} values for {n} samples")
+
+    @property
+    def shape(self) -> dict[str, int]:
+        """Model-building shape: in_channels, image_size, num_classes."""
+        _, c, h, w = self.images.shape
+        if h != w:
+            raise ValueError(f"square images expected, got {h}x{w}")
+        return {"in_channels": c, "image_size": h, "num_classes": len(self.class_names)}
+
+    def indices(self, split: str) -> np.ndarray:
+        return np.flatnonzero(self.split == SPLITS.index(split))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {
+            "images": self.images.astype(np.float32),
+            "labels": self.labels.astype(np.int64),
+            "split": self.split.astype(np.int8),
+            "class_names": np.asarray(self.class_names, dtype=str),
+        }
+        if self.masks is not None:
+            arrays["masks"] = self.masks.astype(bool)
+        arrays.update({f"param_{k}": v for k, v in self.params.items()})
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ImageDataset:
+        return cls(
+            images=arrays["images"],
+            labels=arrays["labels"],
+            split=arrays["split"],
+            class_names=[str(c) for c in arrays["class_names"]],
+            masks=arrays.get("masks"),
+            params={k[6:]: v for k, v in arrays.items() if k.startswith("param_")},
+        )
+
+
+def split_sizes(n_train: int, n_val: int, n_test: int) -> list[int]:
+    """Validated split sizes: non-negative integers, not all zero; errors name the key."""
+    sizes = []
+    for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)):
+        if int(value) != value or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        sizes.append(int(value))
+    if sum(sizes) == 0:
+        raise ValueError("n_train + n_val + n_test must be > 0")
+    return sizes
+
+
+def split_labels(n_train: int, n_val: int, n_test: int) -> np.ndarray:
+    """Split codes for consecutive blocks of samples (the samples themselves are i.i.d.)."""
+    return np.repeat(np.arange(3, dtype=np.int8), [n_train, n_val, n_test])
+
+
+Generator = Callable[..., ImageDataset]
+DATASETS: Registry[Generator] = Registry("dataset generator")
+
+
+def register(name: str) -> Callable[[Generator], Generator]:
+    """Decorator storing generator ``fn(seed, **params) -> ImageDataset`` as ``name`` in ``DATASETS``."""
+    return DATASETS.register(name)
+
+
+def make_dataset(generator: str, seed: int, **params: Any) -> ImageDataset:
+    """Run registry entry ``generator`` with ``params`` under ``seed``; bad parameters name the key."""
+    fn = DATASETS.get(generator)
+    try:
+        return fn(seed=seed, **params)
+    except TypeError as exc:
+        raise ValueError(f"dataset generator {generator!r}: bad parameters {params}: {exc}") from exc
+
+
+def load_dataset(path: str) -> ImageDataset:
+    from xaibench.io import load_npz
+
+    return ImageDataset.from_arrays(load_npz(path))
+
+
+def save_dataset(path: str, dataset: ImageDataset) -> None:
+    from xaibench.io import save_npz
+
+    save_npz(path, **dataset.to_arrays())
+
+
+def evaluation_subset(dataset: ImageDataset, n: int, seed: int) -> np.ndarray:
+    """A fixed, seeded, class-balanced-as-drawn subset of the test split (sorted sample indices)."""
+    test = dataset.indices("test")
+    if n > len(test):
+        raise ValueError(f"explain.n_samples={n} exceeds the {len(test)} test samples")
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(test, size=n, replace=False))
