@@ -216,7 +216,7 @@ def test_fast_check_patch_active_and_equivalent():
         patch_quantus_fast_checks,
         quantus_fast_checks_active,
     )
-    from xaibench.metrics import _quantus
+    from xaibench.compat import load_quantus as _quantus
 
     _quantus()
     patch_quantus_fast_checks()  # idempotent
@@ -254,7 +254,7 @@ def test_fast_check_patch_active_and_equivalent():
 def test_non_sensitivity_fix_matches_quantus_for_single_pixels(tiny_model, tiny_batch):
     import quantus
 
-    from xaibench.metrics import _fixed_classes
+    from xaibench.metrics.quantus_fixes import _fixed_classes
 
     x, y, _ = tiny_batch
     x = np.ascontiguousarray(x[:, :, 4:12, 4:12])  # 64 pixels: one forward pass per pixel stays cheap
@@ -299,7 +299,7 @@ def test_mean_shift_model_is_equivalent(tiny_model, tiny_batch, padding):
     import torch
     from torch import nn
 
-    from xaibench.metrics import _mean_shift_model
+    from xaibench.metrics.quantus_fixes import _mean_shift_model
 
     x = torch.as_tensor(tiny_batch[0])
     torch.manual_seed(0)
@@ -369,3 +369,77 @@ def test_the_callers_attributions_are_not_modified(batch):
     ):  # with abs=False, normalise=False Quantus edits a_batch in place
         evaluate_metric(name, model, x, y, a, masks, params={"abs": False, "normalise": False})
         np.testing.assert_array_equal(a, before, err_msg=name)
+
+
+# --- the spec carries metric behaviour ------------------------------------------------------------------
+
+
+def _metric_names_in(source: str, names: set[str]) -> set[str]:
+    """Registered names that ``source`` spells as a string literal or an identifier (a name branch)."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.add(node.value)
+        elif isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+    return found & names
+
+
+def test_generic_code_knows_no_metric_by_name():
+    import inspect
+
+    from xaibench.metrics import core, functions, rules
+
+    names = set(METRICS.names()) | set(PRESETS)
+    # The check finds the kind of branch the specs replaced ...
+    branch = 'if name == "pixel_flipping":\n    record["xaibench_score"] = PRESETS["samek2017"]\n'
+    assert _metric_names_in(branch, names) == {"pixel_flipping", "samek2017"}
+    # ... and the generic modules have none.
+    for module in (core, rules, functions):
+        assert not _metric_names_in(inspect.getsource(module), names), module.__name__
+
+
+def test_incomplete_specs_are_refused_at_registration():
+    from xaibench.metrics import MetricSpec, register
+
+    curve = {"curve": True, "curve_label": "output", "score_label": "last"}
+    with pytest.raises(ValueError, match=r"'new_curve_metric'.*reduce_curve"):
+        register("new_curve_metric", MetricSpec("PixelFlipping", {}, **curve))
+    with pytest.raises(ValueError, match=r"'new_curve_metric'.*score_label"):
+        register("new_curve_metric", MetricSpec("PixelFlipping", {}, curve=True, reduce_curve=np.mean))
+    with pytest.raises(ValueError, match=r"'new_metric'.*reduce_curve.*curve=True"):
+        register("new_metric", MetricSpec("Sparseness", {}, reduce_curve=np.mean))
+    with pytest.raises(ValueError, match=r"'new_metric'.*direction"):
+        register("new_metric", MetricSpec("Sparseness", {}, direction="up"))
+    assert "new_curve_metric" not in METRICS and "new_metric" not in METRICS
+    with pytest.raises(ValueError, match="already registered"):
+        register("sparseness", METRICS.get("sparseness"))
+
+
+def test_a_new_curve_metric_is_scored_by_its_own_reduction(batch, monkeypatch):
+    from xaibench.metrics import MetricSpec, core, register
+    from xaibench.registry import Registry
+
+    monkeypatch.setattr(core, "METRICS", Registry("metric"))  # a scratch registry: nothing leaks
+    register(
+        "last_point",
+        MetricSpec(
+            "PixelFlipping",
+            {"features_in_step": 256},
+            curve=True,
+            curve_label="output",
+            reduce_curve=lambda curves: curves[:, -1],
+            score_label="last_point_of_curve",
+            fixed={"return_auc_per_sample": False},
+        ),
+    )
+    model, x, y, masks, a = batch
+    result = core.evaluate_metric("last_point", model, x, y, a, masks)
+    assert result.curves.shape == (len(x), 4)
+    np.testing.assert_array_equal(result.scores, result.curves[:, -1])
+    assert result.params["xaibench_score"] == "last_point_of_curve"
+    assert "last_point" not in METRICS

@@ -1,7 +1,7 @@
 """Compatibility shims that let Quantus 0.6.0 run correctly and affordably on this stack.
 
-Two independent, idempotent patches; :mod:`xaibench.metrics` applies both before it touches a Quantus
-metric class. Neither changes a metric's result.
+Two independent, idempotent patches; :func:`load_quantus` (the only way :mod:`xaibench.metrics` imports
+Quantus) applies both before a Quantus metric class is touched. Neither changes a metric's result.
 
 ``apply_numpy_compat``
     numpy cannot be pinned below 2.4 here (dependency conflict), but numpy 2.x removed two names that
@@ -24,12 +24,23 @@ metric class. Neither changes a metric's result.
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
 import numpy as np
 
 _FAST_MARK = "_xaibench_fast_check"
+
+
+@functools.cache
+def load_quantus() -> Any:
+    """Import Quantus with both patches applied (once per process) and return the module."""
+    apply_numpy_compat()
+    import quantus
+
+    patch_quantus_fast_checks()
+    return quantus
 
 
 def apply_numpy_compat() -> None:

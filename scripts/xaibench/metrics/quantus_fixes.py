@@ -1,0 +1,148 @@
+"""Quantus 0.6.0 metrics fixed by subclasses; a spec names its class factory (``MetricSpec.metric_class``).
+
+* :func:`fixed_non_sensitivity`: NonSensitivity with ``features_in_step > 1`` (Quantus raises a broadcast
+  error).
+* :func:`fixed_input_invariance`: InputInvariance that shifts every pixel (Quantus skips the first one) and
+  compensates the shift with an exactly equivalent model (:func:`_mean_shift_model`; Quantus put the bias
+  into the model's second named module and ignored padding).
+
+The classes are built on first use (they subclass Quantus classes; importing Quantus takes seconds).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+import numpy as np
+
+from xaibench.compat import load_quantus
+from xaibench.metrics.core import METRICS
+
+
+def _mean_shift_model(model: Any, input_shift: float, shape: tuple[int, ...]) -> Any:
+    """A copy of ``model`` that computes f(x) on inputs x + input_shift (Kindermans et al. 2017).
+
+    The first leaf module with a ``weight`` (in registration order, as in Quantus; an affine layer:
+    Conv/Linear, or BatchNorm in eval mode) absorbs the shift. Its response to the shift,
+    r = layer(shift * 1) - layer(0), is removed from its output:
+
+    * as a bias change (Kindermans's b' = b - W m) when r is constant per output channel and the layer
+      has a bias -- e.g. unpadded convolutions, linear layers;
+    * otherwise (zero padding makes r vary at the borders; bias-free convs before BatchNorm) by a forward
+      hook. For Conv/Linear the hook recomputes r = W * shift from the layer's current weight at every
+      call, so canonizers that fold a following BatchNorm into the weights (Zennit) keep the model
+      equivalent. LRP rules do not see the hook's correction (they would see a real bias), which is the
+      one way this construction differs from a literal bias change.
+    """
+    import torch
+    from torch import nn
+    from torch.nn import functional
+
+    new_model = copy.deepcopy(model)
+    first = next(
+        (m for m in new_model.modules() if not list(m.children()) and getattr(m, "weight", None) is not None),
+        None,
+    )
+    if first is None:
+        raise ValueError("input_invariance: the model has no parametrised layer to absorb the input shift")
+    p = first.weight
+    with torch.no_grad():
+        delta = torch.full(tuple(shape), float(input_shift), dtype=p.dtype, device=p.device)
+        r = first(delta) - first(torch.zeros_like(delta))
+        flat = r[0].reshape(r.shape[1], -1) if r.ndim > 2 else r[0].reshape(-1, 1)
+        bias = getattr(first, "bias", None)
+        constant = torch.allclose(flat, flat[:, :1].expand_as(flat), rtol=1e-6, atol=1e-7)
+        if bias is not None and constant and bias.shape == flat[:, 0].shape:
+            bias.sub_(flat[:, 0])
+            return new_model
+    r = r.detach()
+
+    def response(module: Any) -> Any:
+        if isinstance(module, nn.Conv1d | nn.Conv2d | nn.Conv3d):
+            return module._conv_forward(delta, module.weight, None)
+        if isinstance(module, nn.Linear):
+            return functional.linear(delta, module.weight)
+        return r
+
+    first.register_forward_hook(lambda module, _inputs, out: out - response(module))
+    return new_model
+
+
+@functools.cache
+def fixed_non_sensitivity() -> type:
+    quantus = load_quantus()
+    from quantus.helpers import asserts
+
+    class _FixedNonSensitivity(quantus.NonSensitivity):
+        """NonSensitivity with features_in_step > 1 (Quantus 0.6.0 compares (N, steps) with (N, F)).
+
+        Pixels are perturbed in contiguous groups of features_in_step (raster order, one group at a time,
+        from the original input, as in Quantus); every pixel of a group inherits the group's "prediction
+        unchanged" verdict, which is then XOR-ed with "attribution < eps" per pixel and counted.
+        """
+
+        def custom_preprocess(self, x_batch: np.ndarray, **kwargs: Any) -> None:
+            asserts.assert_features_in_step(
+                features_in_step=self.features_in_step, input_shape=x_batch.shape[2:]
+            )
+
+        def evaluate_batch(self, model, x_batch, y_batch, a_batch, **kwargs):
+            if x_batch.shape != a_batch.shape:
+                a_batch = np.broadcast_to(a_batch, x_batch.shape)
+            n = a_batch.shape[0]
+            a_flat = a_batch.reshape(n, -1)
+            n_features = a_flat.shape[-1]
+            non_features = a_flat < self.eps
+            rows = np.arange(n)
+            x_input = model.shape_input(x_batch, x_batch.shape, channel_first=True, batched=True)
+            y_pred = model.predict(x_input)[rows, y_batch]
+            step = self.features_in_step
+            preds = []
+            for start in range(0, n_features, step):
+                idx = np.tile(np.arange(start, min(start + step, n_features)), (n, 1))
+                x_pert = self.perturb_func(arr=x_batch.reshape(n, -1), indices=idx).reshape(x_batch.shape)
+                x_input = model.shape_input(x_pert, x_batch.shape, channel_first=True, batched=True)
+                preds.append(model.predict(x_input)[rows, y_batch])
+            unchanged = np.abs(np.stack(preds, axis=1) - y_pred[:, None]) < self.eps
+            unchanged = np.repeat(unchanged, step, axis=1)[:, :n_features]
+            return (unchanged ^ non_features).sum(-1)
+
+    return _FixedNonSensitivity
+
+
+@functools.cache
+def fixed_input_invariance() -> type:
+    quantus = load_quantus()
+
+    class _FixedInputInvariance(quantus.InputInvariance):
+        """InputInvariance that shifts every pixel, builds an exactly equivalent shifted model and
+        compares the maps with a tolerance relative to the original map's peak."""
+
+        def evaluate_batch(self, model, x_batch, y_batch, a_batch, **kwargs):
+            n = x_batch.shape[0]
+            size = x_batch[0].size
+            axes = np.arange(0, x_batch[0].ndim)
+            x_shifted = np.stack(
+                [self.perturb_func(arr=xi, indices=np.arange(size), indexed_axes=axes) for xi in x_batch]
+            ).astype(x_batch.dtype, copy=False)
+            input_shift = self.perturb_func.keywords["input_shift"]
+            x_shifted = model.shape_input(
+                x=x_shifted, shape=x_shifted.shape, channel_first=True, batched=True
+            )
+            shifted_model = _mean_shift_model(model.get_model(), input_shift, x_shifted[:1].shape)
+            a_shifted = self.explain_batch(shifted_model, x_shifted, y_batch)
+            # Quantus: np.isclose(a, a_shifted, atol=1e-4) on raw values; here relative to max|a|.
+            scale = np.abs(a_batch).reshape(n, -1).max(axis=1)
+            scale = np.where(scale > 0, scale, 1.0).reshape((n,) + (1,) * (a_batch.ndim - 1))
+            close = np.isclose(a_batch / scale, a_shifted / scale, atol=1e-04)
+            return np.all(close, axis=tuple(range(1, a_batch.ndim)))
+
+    return _FixedInputInvariance
+
+
+def _fixed_classes() -> dict[str, type]:
+    """The fixed classes by the registered metric whose spec names them (read from the registry)."""
+    specs = {name: METRICS.get(name) for name in METRICS}
+    return {name: spec.metric_class() for name, spec in specs.items() if spec.metric_class is not None}

@@ -1,0 +1,46 @@
+"""Randomisation metrics: does the explanation change when the model or the target class does?"""
+
+from __future__ import annotations
+
+from xaibench.metrics.core import MetricSpec, register
+from xaibench.metrics.rules import auto_output_size
+
+register(
+    "efficient_mprt",
+    MetricSpec(
+        "EfficientMPRT",
+        {"skip_layers": True, "layer_order": "bottom_up"},
+        needs_explain_func=True,
+        fixed={"compute_extra_scores": False},
+        notes=(
+            "Per-sample score (Quantus's own): relative rise in explanation complexity (discrete entropy) "
+            "from the original to the fully randomised model, (H_rand - H_orig) / H_orig; two explanation "
+            "passes only (skip_layers=True). Higher is better."
+        ),
+    ),
+)
+register(
+    "mprt",
+    MetricSpec(
+        "MPRT",
+        {"skip_layers": True, "layer_order": "top_down"},
+        needs_explain_func=True,
+        fixed={"return_last_correlation": True, "return_average_correlation": False},
+        notes=(
+            "Per-sample score: Spearman correlation between a and the explanation of the fully "
+            "(cascading, top-down) randomised model (return_last_correlation); skip_layers=True skips "
+            "the intermediate layers. Lower is better."
+        ),
+    ),
+)
+register(
+    "random_logit",
+    MetricSpec(
+        "RandomLogit",
+        {"num_classes": "auto"},
+        resolve=(auto_output_size("num_classes"),),
+        needs_num_classes=True,
+        needs_explain_func=True,
+        notes="num_classes 'auto' = the model's output size (Quantus's 1000 is for ImageNet).",
+    ),
+)
