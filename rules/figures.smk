@@ -22,6 +22,7 @@ rule figure_explanation_grid:
         runtime=15,
     params:
         methods=config["figures"]["grid_methods"],
+        method_specs={m: method_entry(m) for m in config["figures"]["grid_methods"]},
         n_samples=config["figures"]["grid_samples"],
         pairs=all_pairs(),
     script:
@@ -49,6 +50,9 @@ rule figure_metric_heatmap:
     resources:
         mem_mb=cpu_mem_mb,
         runtime=15,
+    params:
+        method_specs={m: method_entry(m) for m in METHODS},
+        metric_specs=metric_specs,
     script:
         "../scripts/figure_metric_heatmap.py"
 
@@ -77,6 +81,8 @@ rule figure_faithfulness_curves:
         runtime=15,
     params:
         methods=METHODS,
+        method_specs={m: method_entry(m) for m in METHODS},
+        metric_specs=metric_specs,
         registry_metric=curve_metric,
     script:
         "../scripts/figure_faithfulness_curves.py"

@@ -4,8 +4,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xaibench.aggregate import explanation_panels
+from xaibench.figures import plot_explanation_grid
 from xaibench.logs import job_log
-from xaibench.plots import plot_explanation_grid
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -16,4 +16,10 @@ with job_log(snakemake.log[0]):
     panels = explanation_panels(
         snakemake.params.pairs, data_dir, expl_dir, snakemake.params.methods, snakemake.params.n_samples
     )
-    plot_explanation_grid(panels, snakemake.params.methods, snakemake.output.png, snakemake.output.pdf)
+    plot_explanation_grid(
+        panels,
+        snakemake.params.methods,
+        snakemake.output.png,
+        snakemake.output.pdf,
+        method_specs=snakemake.params.method_specs,
+    )

@@ -2,10 +2,10 @@
 
 from typing import TYPE_CHECKING
 
+from xaibench.figures import metric_label, plot_faithfulness_curves
 from xaibench.io import load_npz
 from xaibench.logs import job_log
 from xaibench.metrics import METRICS
-from xaibench.plots import plot_faithfulness_curves
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -25,6 +25,7 @@ with job_log(snakemake.log[0]) as log:
         curves,
         snakemake.output.png,
         snakemake.output.pdf,
-        title=f"{w.metric}: {w.dataset} / {w.model}",
+        title=f"{metric_label(w.metric, **snakemake.params.metric_specs[w.metric])}: {w.dataset} / {w.model}",
         ylabel=METRICS.get(snakemake.params.registry_metric).curve_label,
+        method_specs=snakemake.params.method_specs,
     )

@@ -4,12 +4,19 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from xaibench.figures import plot_metric_heatmap
 from xaibench.logs import job_log
-from xaibench.plots import plot_metric_heatmap
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with job_log(snakemake.log[0]):
     summary = pd.read_csv(snakemake.input.summary, sep="\t")
-    plot_metric_heatmap(summary, snakemake.output.png, snakemake.output.pdf, title="Quantus scores")
+    plot_metric_heatmap(
+        summary,
+        snakemake.output.png,
+        snakemake.output.pdf,
+        title="Quantus scores",
+        method_specs=snakemake.params.method_specs,
+        metric_specs=snakemake.params.metric_specs,
+    )

@@ -3,8 +3,8 @@
 from typing import TYPE_CHECKING
 
 from xaibench.aggregate import load_histories
+from xaibench.figures import plot_training_curves
 from xaibench.logs import job_log
-from xaibench.plots import plot_training_curves
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

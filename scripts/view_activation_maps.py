@@ -3,10 +3,10 @@
 
 from typing import TYPE_CHECKING
 
+from xaibench.figures import plot_activation_maps
 from xaibench.io import save_npz, save_table
 from xaibench.logs import config_key, job_log
 from xaibench.runtime import set_threads
-from xaibench.view_plots_input import plot_activation_maps
 from xaibench.views.activations import activation_maps, activation_table
 from xaibench.views.input_common import load_pair
 

@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from xaibench import view_plots_model as plots
+from xaibench.figures import views_model as plots
 from xaibench.io import save_npz, save_table
 from xaibench.logs import config_key, job_log
 from xaibench.runtime import set_threads
@@ -33,12 +33,13 @@ with job_log(snakemake.log[0]) as log:
     rows = heatmap_rows(out, settings["n_show"])
     plots.plot_adversarial_heatmaps(
         rows["clean"], rows["adversarial"], rows["maps_before"], rows["maps_after"], rows["rows"],
-        names, value_range, title, out_.heatmaps_png, out_.heatmaps_pdf,
+        names, value_range, title, out_.heatmaps_png, out_.heatmaps_pdf, snakemake.params.methods,
     )  # fmt: skip
     eps_range = (settings["epsilon_min"], settings["epsilon_max"])
     plots.plot_adversarial_similarity(
-        out["similarity"], out["flips"], eps_range, title, out_.similarity_png, out_.similarity_pdf
-    )
+        out["similarity"], out["flips"], eps_range, title, out_.similarity_png, out_.similarity_pdf,
+        snakemake.params.methods,
+    )  # fmt: skip
     n_max = len(out["arrays"]["maximised"])
     plots.plot_maximisation(
         out["arrays"]["images"][:n_max], out["arrays"]["maximised"], out["maximisation"],

@@ -4,10 +4,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from xaibench.figures import plot_embeddings
 from xaibench.io import save_npz, save_table
 from xaibench.logs import config_key, job_log
 from xaibench.runtime import set_threads
-from xaibench.view_plots_model import plot_embeddings
 from xaibench.views.embeddings import embedding_job
 
 if TYPE_CHECKING:

@@ -2,10 +2,10 @@
 
 from typing import TYPE_CHECKING
 
+from xaibench.figures import plot_feature_visualisation
 from xaibench.io import save_npz, save_table
 from xaibench.logs import config_key, job_log
 from xaibench.runtime import set_threads
-from xaibench.view_plots_model import plot_feature_visualisation
 from xaibench.views.feature_vis import feature_visualisation_job
 
 if TYPE_CHECKING:

@@ -2,10 +2,10 @@
 
 from typing import TYPE_CHECKING
 
+from xaibench.figures import plot_guided_gradcam_composite
 from xaibench.io import save_npz, save_table
 from xaibench.logs import config_key, job_log
 from xaibench.runtime import set_threads
-from xaibench.view_plots_input import plot_guided_gradcam_composite
 from xaibench.views.composite import composite_table, guided_gradcam_composite
 from xaibench.views.input_common import load_pair
 

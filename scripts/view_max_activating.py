@@ -3,10 +3,10 @@
 
 from typing import TYPE_CHECKING
 
+from xaibench.figures import plot_max_activating
 from xaibench.io import save_table
 from xaibench.logs import config_key, job_log
 from xaibench.runtime import set_threads
-from xaibench.view_plots_input import plot_max_activating
 from xaibench.views.input_common import load_pair
 from xaibench.views.max_activating import max_activating
 

@@ -3,10 +3,10 @@
 
 from typing import TYPE_CHECKING
 
+from xaibench.figures import plot_occlusion_sweep
 from xaibench.io import save_npz, save_table
 from xaibench.logs import config_key, job_log
 from xaibench.runtime import set_threads
-from xaibench.view_plots_input import plot_occlusion_sweep
 from xaibench.views.input_common import load_pair
 from xaibench.views.occlusion_sweep import occlusion_sweep, occlusion_table
 

@@ -1,4 +1,5 @@
-"""Figure library: every plot writes a sensible PNG and PDF; score normalisation; edge cases."""
+"""Figure library: every plot writes a sensible PNG and PDF; score normalisation; edge cases; display names
+and method styles."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from xaibench.plots import (
+from xaibench.figures import (
     ExplanationPanel,
     is_signed,
     normalise_map,
@@ -22,6 +24,21 @@ from xaibench.plots import (
     plot_metric_heatmap,
     plot_training_curves,
     save_figure,
+)
+from xaibench.figures import curves as curves_module
+from xaibench.figures import heatmap as heatmap_module
+from xaibench.figures.common import CONTROL_STYLES, method_styles
+from xaibench.figures.names import (
+    LRP_COMPOSITE_NAMES,
+    LRP_DEFAULT_COMPOSITE,
+    METHOD_NAMES,
+    METRIC_NAMES,
+    PRESET_NAMES,
+    all_method_labels,
+    method_label,
+    method_labels,
+    metric_label,
+    metric_labels,
 )
 
 METHODS = ["gradcam", "lime", "occlusion", "integrated_gradients", "random", "sobel"]
@@ -294,8 +311,8 @@ def test_save_figure_closes_and_replaces(tmp_path):
 
 def test_import_does_not_pull_heavy_libraries():
     code = (
-        "import sys, xaibench.plots; "
-        "heavy = [m for m in ('torch', 'captum', 'quantus') if m in sys.modules]; "
+        "import sys, xaibench.figures; "
+        "heavy = [m for m in ('torch', 'captum', 'quantus', 'seaborn') if m in sys.modules]; "
         "assert not heavy, heavy"
     )
     env = {**os.environ, "PYTHONPATH": str(SCRIPTS)}
@@ -303,3 +320,108 @@ def test_import_does_not_pull_heavy_libraries():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# display names and method styles
+
+CONFIGS = sorted(p for p in (SCRIPTS.parent / "config").glob("*.yaml") if p.name != "schema.yaml")
+LRP_SPECS = {f"lrp_{c}": {"method": "lrp", "params": {"composite": c}} for c in LRP_COMPOSITE_NAMES}
+
+
+def test_every_registered_method_has_a_display_name():
+    import inspect
+
+    from xaibench.methods import LRP_COMPOSITES
+    from xaibench.methods import METHODS as REGISTRY
+
+    assert sorted(METHOD_NAMES) == REGISTRY.names(), "add the new method to xaibench.figures.names"
+    assert list(METHOD_NAMES) == REGISTRY.names()  # registry order: the order colours are given in
+    assert set(LRP_COMPOSITE_NAMES) == set(LRP_COMPOSITES)
+    lrp = inspect.signature(REGISTRY.get("lrp").fn).parameters["composite"].default
+    assert lrp == LRP_DEFAULT_COMPOSITE
+
+
+def test_every_registered_metric_has_a_display_name():
+    from xaibench.metrics import METRICS as REGISTRY
+    from xaibench.metrics import PRESETS
+
+    assert sorted(METRIC_NAMES) == REGISTRY.names(), "add the new metric to xaibench.figures.names"
+    assert set(PRESET_NAMES) == set(PRESETS)
+
+
+def test_display_names_are_unique():
+    methods = all_method_labels()
+    assert len(methods) == len(set(methods)) == len(METHOD_NAMES) - 1 + len(LRP_COMPOSITE_NAMES)
+    metrics = [metric_label(m) for m in METRIC_NAMES]
+    metrics += [metric_label(p, "region_perturbation", preset=p) for p in PRESET_NAMES]
+    assert len(metrics) == len(set(metrics))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_config_entries_have_distinct_display_names(path):
+    config = yaml.safe_load(path.read_text())
+    methods = config.get("explain", {}).get("methods", {})
+    labels = method_labels(methods, methods)
+    assert set(labels.values()) <= set(all_method_labels())  # none falls back to the entry name
+    assert len(set(labels.values())) == len(labels)
+    metrics = config.get("evaluate", {}).get("metrics", {})
+    labels = metric_labels(metrics, metrics)
+    assert len(set(labels.values())) == len(labels) and not any("[" in v for v in labels.values())
+
+
+def test_labels_from_entries_specs_and_fallbacks():
+    assert method_label("gradcam_plus_plus") == "Grad-CAM++"
+    assert method_label("lrp") == method_label("lrp", "lrp", {}) == "LRP (ε-+-flat)"
+    assert method_label("lrp_alpha2_beta1", "lrp", {"composite": "epsilon_alpha2_beta1"}) == "LRP (ε-α2β1)"
+    assert method_label("my_method") == "My Method"  # no registry name: the entry, title-cased
+    assert metric_label("pixel_flipping", "pixel_flipping", {"features_in_step": 4}) == "Pixel flipping (AUC)"
+    samek = metric_label("region_perturbation_samek", "region_perturbation", preset="samek2017")
+    assert samek == "Region perturbation (AOPC, Samek 2017)"
+    assert metric_label("x", "region_perturbation", {"preset": "samek2017"}) == samek  # a resolved record
+    assert metric_label("region_perturbation_samek") == "Region Perturbation Samek"
+    specs = {"occlusion": {"method": "occlusion"}, "occlusion_big": {"method": "occlusion", "params": {}}}
+    assert method_labels(["saliency", *specs], specs) == {
+        "saliency": "Saliency",
+        "occlusion": "Occlusion [occlusion]",
+        "occlusion_big": "Occlusion [occlusion_big]",
+    }
+
+
+def test_registry_methods_never_share_a_style():
+    entries = [m for m in METHOD_NAMES if m != "lrp"] + list(LRP_SPECS)
+    styles = method_styles(entries, LRP_SPECS)
+    assert len(set(styles.values())) == len(entries) == len(all_method_labels())
+    assert styles["random"] == CONTROL_STYLES["random"] and styles["sobel"] == CONTROL_STYLES["sobel"]
+    # fixed per method: the same in a figure of two methods
+    assert method_styles(["lime", "gradcam"]) == {m: styles[m] for m in ("lime", "gradcam")}
+    assert styles["cam"][0] != styles["gradcam"][0]
+    # entries sharing a name, or without one, still get styles of their own
+    specs = {"occlusion_big": {"method": "occlusion"}}
+    extra = method_styles([*entries, "occlusion_big", "new_method", "other_method"], {**LRP_SPECS, **specs})
+    assert len(set(extra.values())) == len(extra)
+    assert extra["occlusion"] == styles["occlusion"]
+
+
+def _capture(monkeypatch, module) -> list:
+    figures = []
+    monkeypatch.setattr(module, "save_figure", lambda fig, *args, **kwargs: figures.append(fig))
+    return figures
+
+
+def test_figures_show_display_names(monkeypatch, tmp_path):
+    specs = {**LRP_SPECS, "cam": {"method": "cam"}, "gradcam_pp": {"method": "gradcam_plus_plus"}}
+    figures = _capture(monkeypatch, curves_module)
+    plot_faithfulness_curves({m: np.ones((2, 5)) for m in specs}, tmp_path / "c.png", method_specs=specs)
+    legend = [t.get_text().split("  ")[0] for t in figures[0].axes[0].get_legend().get_texts()]
+    assert sorted(legend) == sorted(["CAM", "Grad-CAM++", *LRP_COMPOSITE_NAMES.values()])
+
+    figures = _capture(monkeypatch, heatmap_module)
+    summary = make_summary(n_methods=3)
+    summary.loc[summary["metric"] == "pixel_flipping", "metric"] = "pf_samek"
+    metric_specs = {"pf_samek": {"metric": "region_perturbation", "preset": "samek2017"}}
+    plot_metric_heatmap(summary, tmp_path / "h.png", metric_specs=metric_specs)
+    ax = figures[0].axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Grad-CAM", "LIME", "Occlusion"]
+    columns = [t.get_text() for t in ax.get_xticklabels()]
+    assert "Region perturbation (AOPC, Samek 2017) ↓" in columns and "Faithfulness corr. ↑" in columns

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from xaibench.datasets import ImageDataset
-from xaibench.view_plots_input import (
+from xaibench.figures import (
     plot_activation_maps,
     plot_guided_gradcam_composite,
     plot_max_activating,

@@ -333,7 +333,7 @@ def test_adversarial_job_tables(adv_out):
 
 
 def test_figures_are_written(tmp_path, featvis, adv_out):
-    from xaibench import view_plots_model as plots
+    from xaibench.figures import views_model as plots
 
     names = ["noise 1", "test #0 (triangle)"]
     table = fv.result_table(featvis, names, [-1, 0])

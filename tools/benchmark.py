@@ -45,7 +45,7 @@ STAGE_IMPORTS = {
     "explain (lrp)": "xaibench.explaining, zennit.composites",
     "evaluate": "xaibench.evaluation, quantus",
     "aggregate_scores": "xaibench.aggregate, xaibench.tables",
-    "figures": "xaibench.plots, seaborn, matplotlib.pyplot",
+    "figures": "xaibench.figures, seaborn, matplotlib.pyplot",
     "snakemake script preamble": "snakemake.script",
 }
 

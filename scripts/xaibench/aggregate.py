@@ -90,10 +90,10 @@ def load_histories(paths: Sequence[str]) -> pd.DataFrame:
 def explanation_panels(
     pairs: Sequence[str], data_dir: str, explanations_dir: str, methods: Sequence[str], n_samples: int
 ) -> list:
-    """One :class:`xaibench.plots.ExplanationPanel` per "dataset/model" pair: its first ``n_samples``
+    """One :class:`xaibench.figures.ExplanationPanel` per "dataset/model" pair: its first ``n_samples``
     evaluation images with the maps of ``methods`` read from ``explanations_dir/<pair>/<method>.npz``."""
     from xaibench.datasets import load_dataset
-    from xaibench.plots import ExplanationPanel
+    from xaibench.figures import ExplanationPanel
 
     panels = []
     for pair in pairs:

@@ -397,7 +397,7 @@ def adversarial_job(
 
 
 def heatmap_rows(result: dict[str, Any], n_show: int) -> dict[str, Any]:
-    """What :func:`xaibench.view_plots_model.plot_adversarial_heatmaps` draws: per attack, ``n_show``
+    """What :func:`xaibench.figures.plot_adversarial_heatmaps` draws: per attack, ``n_show``
     samples (flipped ones first, in sample order), their clean/attacked images and maps, and one row of
     metadata each (with ``ssim:<method>`` and ``spearman:<method>`` columns)."""
     arrays, flips, sim = result["arrays"], result["flips"], result["similarity"]

@@ -1,12 +1,13 @@
 """Figures of the views of inputs: occlusion sweep, activation maps, max/min activating images and the guided
-Grad-CAM composite (one figure per dataset x model, PNG + PDF through :func:`xaibench.plots.save_figure`).
+Grad-CAM composite (one figure per dataset x model, PNG + PDF through
+:func:`xaibench.figures.common.save_figure`).
 
-Like :mod:`xaibench.plots`, this module only needs numpy, pandas and matplotlib (no torch), draws on
+Like the other figure modules, this one only needs numpy, pandas and matplotlib (no torch), draws on
 :class:`matplotlib.figure.Figure` objects (no pyplot state) and takes the arrays the view functions return.
 Colour rules: probability drops use one fixed diverging scale for the whole figure (-1..1, red = the
 true-class probability falls), so window sizes compare in absolute terms; activations use one sequential scale
-per row (layer), shared by its channels; attribution maps follow :mod:`xaibench.plots` (per image, signed maps
-diverging, non-negative maps sequential).
+per row (layer), shared by its channels; attribution maps follow :mod:`xaibench.figures.common` (per image,
+signed maps diverging, non-negative maps sequential).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from xaibench.plots import (
+from xaibench.figures.common import (
     DIVERGING_CMAP,
     SEQUENTIAL_CMAP,
     WRONG_COLOUR,
@@ -32,6 +33,7 @@ from xaibench.plots import (
     save_figure,
     wrap_text,
 )
+from xaibench.figures.names import method_label
 
 __all__ = [
     "plot_activation_maps",
@@ -427,7 +429,8 @@ def plot_max_activating(
 
 
 def _attribution(ax: Axes, value: np.ndarray, signed: bool, image: np.ndarray | None) -> None:
-    """A map normalised per image (xaibench.plots rules), over the greyscale input when ``image`` is given."""
+    """A map normalised per image (:mod:`xaibench.figures.common` rules), over the greyscale input when
+    ``image`` is given."""
     if image is not None:
         _show_image(ax, image)
         rgba = matplotlib.colormaps[SEQUENTIAL_CMAP](value)
@@ -467,9 +470,9 @@ def plot_guided_gradcam_composite(
         hspace=0.08,
     )
     headers = {
-        "gradcam": "Grad-CAM\n(class-discriminative)",
-        "guided_backprop": "Guided Backprop\n(high resolution)",
-        "guided_gradcam": "Guided Grad-CAM\n= product",
+        "gradcam": method_label("gradcam") + "\n(class-discriminative)",
+        "guided_backprop": method_label("guided_backprop") + "\n(high resolution)",
+        "guided_gradcam": method_label("guided_gradcam") + "\n= product",
     }
     for i in range(n):
         ax = _bare(fig.add_subplot(grid[i, 0]))

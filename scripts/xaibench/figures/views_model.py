@@ -1,17 +1,19 @@
 """Figures of the views of the model: feature visualisation / Deep Dream, embeddings (t-SNE, UMAP),
 adversarial attacks (heatmaps before/after, similarity scores) and adversarial maximisation.
 
-Like :mod:`xaibench.plots`, only numpy, pandas and matplotlib are used (no torch), figures are
+Like the other figure modules, only numpy, pandas and matplotlib are used (no torch), figures are
 :class:`matplotlib.figure.Figure` objects (no pyplot state) and are written as PNG + PDF through
-:func:`xaibench.plots.save_figure`. Images are drawn in the value range of the data (``value_range``), never
-rescaled per image, so an image that looks flat is flat; attribution maps are drawn as ``|a| / max |a|``
-per map (turbo, 0..1); perturbations on a diverging scale symmetric about 0 (limits ``±max |δ|``, per row in
-the heatmap figure, where budgets differ by orders of magnitude, and per figure in the maximisation one).
+:func:`xaibench.figures.common.save_figure`. Images are drawn in the value range of the data
+(``value_range``), never rescaled per image, so an image that looks flat is flat; attribution maps are
+drawn as ``|a| / max |a|`` per map (turbo, 0..1); perturbations on a diverging scale symmetric about 0
+(limits ``±max |δ|``, per row in the heatmap figure, where budgets differ by orders of magnitude, and per
+figure in the maximisation one).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -22,7 +24,8 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from xaibench.plots import SEQUENTIAL_CMAP, WRONG_COLOUR, PathLike, method_label, save_figure, wrap_text
+from xaibench.figures.common import SEQUENTIAL_CMAP, WRONG_COLOUR, PathLike, save_figure, wrap_text
+from xaibench.figures.names import method_labels
 
 __all__ = [
     "plot_adversarial_heatmaps",
@@ -190,14 +193,17 @@ def plot_adversarial_heatmaps(
     title: str,
     png: PathLike,
     pdf: PathLike | None = None,
+    method_specs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """Rows: (attack, sample) pairs; columns: clean | attacked | perturbation | per method: before, after.
 
     ``clean``/``adversarial`` (R, C, H, W) and ``maps_*[method]`` (R, 1, H, W) are aligned with ``rows``
     (columns ``attack``, ``sample``, ``epsilon``, ``flipped``, ``pred_before``, ``pred_after``, and per method
-    ``ssim:<method>``, ``spearman:<method>``; a missing map is all NaN and drawn as a blank cell).
+    ``ssim:<method>``, ``spearman:<method>``; a missing map is all NaN and drawn as a blank cell). Methods
+    are entries of ``explain.methods``, shown by display name (``method_specs``: their config entries).
     """
     methods = list(maps_before)
+    labels = method_labels(methods, method_specs)
     n_rows, n_cols = len(rows), 3 + 2 * len(methods)
     cell = 1.2
     height = cell * n_rows + 1.5
@@ -238,9 +244,7 @@ def plot_adversarial_heatmaps(
                     ssim, rho = rec.get(f"ssim:{method}", np.nan), rec.get(f"spearman:{method}", np.nan)
                     ax.set_xlabel(f"SSIM {ssim:.2f}\nρ {rho:.2f}", fontsize=SMALL, labelpad=2)
                 if r == 0:
-                    ax.set_title(
-                        wrap_text(f"{method_label(method)} {when}", 14), fontsize=LABEL, fontweight="bold"
-                    )
+                    ax.set_title(wrap_text(f"{labels[method]} {when}", 14), fontsize=LABEL, fontweight="bold")
                 map_axes.append(ax)
     for col, name in enumerate(("clean", "attacked", "perturbation δ")):
         fig.axes[col].set_title(name, fontsize=LABEL, fontweight="bold")
@@ -263,12 +267,14 @@ def plot_adversarial_similarity(
     title: str,
     png: PathLike,
     pdf: PathLike | None = None,
+    method_specs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """SSIM and Spearman of the maps before vs after (flipped samples, per method and attack), and the
     epsilon each sample needed to flip (``flips``: one row per sample and attack) within the searched
-    ``epsilon_range``."""
+    ``epsilon_range``. Methods are shown by display name (``method_specs``: their config entries)."""
     attacks = list(dict.fromkeys(flips["attack"]))
     methods = list(dict.fromkeys(scores["method"]))
+    labels = method_labels(methods, method_specs)
     fig = Figure(figsize=(3.0 + 1.0 * len(methods) * 2 + 2.8, 3.6))
     grid = fig.add_gridspec(1, 3, width_ratios=[len(methods), len(methods), max(1.2, 0.8 * len(attacks))])
     colours = dict(zip(attacks, matplotlib.colormaps["Set1"].colors, strict=False))
@@ -294,7 +300,7 @@ def plot_adversarial_similarity(
                 ax.text(m, 0.0, label, ha="center", va="center", fontsize=SMALL, rotation=90)
         ax.set_xticks(
             range(len(methods)),
-            [wrap_text(method_label(m), 12) for m in methods],
+            [wrap_text(labels[m], 12) for m in methods],
             fontsize=SMALL,
             rotation=30,
             ha="right",

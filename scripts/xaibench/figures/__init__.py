@@ -1,0 +1,86 @@
+"""Paper figures and the figures of the views; this module only re-exports.
+
+* :mod:`~xaibench.figures.names`: display names of methods and metrics (the one table figures label with);
+* :mod:`~xaibench.figures.common`: atomic saving, text helpers, attribution-map normalisation, method styles;
+* :mod:`~xaibench.figures.grid`: the explanation grid (Fig. 1);
+* :mod:`~xaibench.figures.heatmap`: the method × metric heatmap of normalised scores;
+* :mod:`~xaibench.figures.curves`: faithfulness (perturbation) curves;
+* :mod:`~xaibench.figures.training`: training curves;
+* :mod:`~xaibench.figures.views_input`, :mod:`~xaibench.figures.views_model`: the views of inputs and of
+  the model.
+
+Only numpy, pandas, matplotlib and (lazily, by the heatmap) seaborn are imported, so that figure jobs start
+fast; no figure module imports torch, captum or quantus.
+"""
+
+from xaibench.figures.common import (
+    DIVERGING_CMAP,
+    SEQUENTIAL_CMAP,
+    WRONG_COLOUR,
+    PathLike,
+    is_signed,
+    method_styles,
+    normalise_map,
+    save_figure,
+    wrap_text,
+)
+from xaibench.figures.curves import plot_faithfulness_curves
+from xaibench.figures.grid import ExplanationPanel, plot_explanation_grid
+from xaibench.figures.heatmap import normalise_scores, plot_metric_heatmap
+from xaibench.figures.names import (
+    CONTROL_METHODS,
+    METHOD_NAMES,
+    METRIC_NAMES,
+    method_label,
+    method_labels,
+    metric_label,
+    metric_labels,
+)
+from xaibench.figures.training import plot_training_curves
+from xaibench.figures.views_input import (
+    plot_activation_maps,
+    plot_guided_gradcam_composite,
+    plot_max_activating,
+    plot_occlusion_sweep,
+)
+from xaibench.figures.views_model import (
+    plot_adversarial_heatmaps,
+    plot_adversarial_similarity,
+    plot_embeddings,
+    plot_feature_visualisation,
+    plot_maximisation,
+)
+
+__all__ = [
+    "CONTROL_METHODS",
+    "DIVERGING_CMAP",
+    "METHOD_NAMES",
+    "METRIC_NAMES",
+    "SEQUENTIAL_CMAP",
+    "WRONG_COLOUR",
+    "ExplanationPanel",
+    "PathLike",
+    "is_signed",
+    "method_label",
+    "method_labels",
+    "method_styles",
+    "metric_label",
+    "metric_labels",
+    "normalise_map",
+    "normalise_scores",
+    "plot_activation_maps",
+    "plot_adversarial_heatmaps",
+    "plot_adversarial_similarity",
+    "plot_embeddings",
+    "plot_explanation_grid",
+    "plot_faithfulness_curves",
+    "plot_feature_visualisation",
+    "plot_guided_gradcam_composite",
+    "plot_max_activating",
+    "plot_maximisation",
+    "plot_metric_heatmap",
+    "plot_occlusion_sweep",
+    "plot_training_curves",
+    "save_figure",
+    "wrap_text",
+]
