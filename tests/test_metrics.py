@@ -443,3 +443,16 @@ def test_a_new_curve_metric_is_scored_by_its_own_reduction(batch, monkeypatch):
     np.testing.assert_array_equal(result.scores, result.curves[:, -1])
     assert result.params["xaibench_score"] == "last_point_of_curve"
     assert "last_point" not in METRICS
+
+
+@pytest.mark.parametrize("name", METRICS.names())
+def test_every_metric_can_be_skipped_with_a_note(name):
+    """A method that is not applicable, or a dataset without masks, skips the metric: an all-NaN result with
+    the note, for every metric (random_logit's num_classes='auto' once made this raise: no model to ask)."""
+    from xaibench.metrics import skipped_result
+
+    result = skipped_result(name, (3, 1, 8, 8), "not applicable to this model")
+    assert np.isnan(result.scores).all() and result.scores.shape == (3,)
+    assert result.note == "not applicable to this model" and result.category in CATEGORIES
+    if name == "random_logit":
+        assert result.params["num_classes"] == "auto"

@@ -220,7 +220,11 @@ def _json_value(value: Any) -> Any:
 
 
 def resolve_params(
-    name: str, params: dict | None, x_shape: tuple[int, ...], num_classes: int | None = None
+    name: str,
+    params: dict | None,
+    x_shape: tuple[int, ...],
+    num_classes: int | None = None,
+    model_free: bool = False,
 ) -> tuple[dict, dict]:
     """Validate ``params`` and return (record, constructor kwargs) for metric ``name``.
 
@@ -256,7 +260,7 @@ def resolve_params(
             merged[key] = value
     merged["softmax"] = params.get("softmax", _call_default(cls, "softmax"))
 
-    context = ResolveContext(name, tuple(x_shape), num_classes)
+    context = ResolveContext(name, tuple(x_shape), num_classes, model_free)
     for rule in spec.resolve:
         rule(merged, context)
     for key in _POSITIVE_INTS:
@@ -407,7 +411,7 @@ def skipped_result(
     """An all-NaN result for metric ``name`` that was not computed, with the reason in ``note`` (e.g. a
     localisation metric on a dataset without masks): the cells stay in every table, visibly empty."""
     spec = METRICS.get(name)
-    record, _ = resolve_params(name, params, tuple(x_shape), num_classes=None)
+    record, _ = resolve_params(name, params, tuple(x_shape), model_free=True)  # no model to ask
     return MetricResult(
         scores=np.full(x_shape[0], np.nan),
         curves=None,

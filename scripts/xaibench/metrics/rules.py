@@ -19,11 +19,13 @@ import numpy as np
 @dataclass(frozen=True)
 class ResolveContext:
     """What a rule may read: the metric's name (for messages), the (N, C, H, W) input shape and the model's
-    output size (None unless the spec sets ``needs_num_classes``)."""
+    output size (None unless the spec sets ``needs_num_classes``; with ``model_free`` there is no model and
+    values that depend on it stay unresolved, e.g. "auto")."""
 
     name: str
     x_shape: tuple[int, ...]
     num_classes: int | None = None
+    model_free: bool = False  # resolving for a record only (a skipped metric): model-dependent values stay
 
     @property
     def n_pixels(self) -> int:
@@ -70,7 +72,7 @@ def auto_output_size(key: str) -> Rule:
     """``key == "auto"``: the model's output size (the spec must set ``needs_num_classes=True``)."""
 
     def rule(params: dict, context: ResolveContext) -> None:
-        if params[key] == "auto":
+        if params[key] == "auto" and not context.model_free:
             if context.num_classes is None:
                 raise ValueError(f"metric {context.name!r}: {key}='auto' needs the model's output size")
             params[key] = int(context.num_classes)
