@@ -464,7 +464,7 @@ def test_occlusion_window_as_fraction_of_the_image(tiny_model, tiny_batch):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# torchvision architectures (xaibench.models_torchvision)
+# torchvision architectures (xaibench.models.torchvision_models)
 # ----------------------------------------------------------------------------------------------------------
 
 ARCHITECTURES = ["resnet18", "densenet121", "efficientnet_b0"]  # resnet50: same blocks as resnet18, slower
@@ -499,8 +499,6 @@ SEPARATELY = {"score_cam"}
 def _torchvision_model(arch: str, seed: int = 0) -> nn.Module:
     """A seeded 1-channel, 2-class model for 32x32 inputs whose BatchNorm statistics come from data: with
     fresh statistics a deep net's logits vanish (EfficientNet-B0: ~1e-13), which makes maps degenerate."""
-    import xaibench.models_torchvision  # noqa: F401 (registers the architectures)
-
     torch.manual_seed(seed)
     model = build_model(arch, in_channels=1, num_classes=2, image_size=32)
     for module in model.modules():
@@ -585,9 +583,9 @@ def test_score_cam_on_resnet18(one_thread):
 
 def _canonized_logits(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
     """Target logits of the canonized model (BatchNorm merged, gates constant): what LRP redistributes."""
-    from xaibench.methods import _lrp_canonizers
+    from xaibench.models.traits import lrp_canonizers
 
-    instances = [i for c in _lrp_canonizers(model) for i in c.apply(model)]
+    instances = [i for c in lrp_canonizers(model) for i in c.apply(model)]
     try:
         with torch.no_grad():
             return model(x)[torch.arange(len(y)), y].numpy()

@@ -1,4 +1,4 @@
-"""torchvision architectures (xaibench.models_torchvision): shapes, stems, CAM layers, weights files,
+"""torchvision architectures (xaibench.models.torchvision_models): shapes, stems, CAM layers, weights files,
 last-layer fine-tuning, and the explainability-friendly rewrites (distinct, non-inplace activations) being
 exact."""
 
@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-import xaibench.models_torchvision as mt
+import xaibench.models.torchvision_models as mt
 from xaibench.datasets import ImageDataset
 from xaibench.models import MODELS, build_model, get_cam_layer, load_model, save_model
 from xaibench.training import train
@@ -166,7 +166,7 @@ def test_weights_file_skips_mismatching_head(arch, tmp_path, caplog):
     source = _build(arch, in_channels=1, num_classes=2, seed=1)
     path = tmp_path / "source.pt"
     torch.save(source.state_dict(), path)
-    with caplog.at_level(logging.INFO, logger="xaibench.models_torchvision"):
+    with caplog.at_level(logging.INFO, logger="xaibench.models.torchvision_models"):
         model = _build(arch, in_channels=1, num_classes=5, seed=2, weights=str(path))
     head = CLASSIFIER[arch]
     loaded = model.state_dict()
@@ -230,7 +230,7 @@ def test_deepcopy_and_pickle():
 
 def test_torchvision_is_imported_lazily():
     code = (
-        "import sys, xaibench.models_torchvision as mt; from xaibench.models import build_model; "
+        "import sys, xaibench.models.torchvision_models as mt; from xaibench.models import build_model; "
         "assert 'torchvision' not in sys.modules; "
         "build_model('resnet18', in_channels=1, num_classes=2, image_size=32); "
         "assert 'torchvision' in sys.modules"

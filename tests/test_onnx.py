@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-import xaibench.models_torchvision  # noqa: F401 (registers resnet18)
 from xaibench.models import build_model
 from xaibench.onnx_export import check_onnx, export_onnx
 

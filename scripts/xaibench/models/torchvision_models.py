@@ -1,9 +1,9 @@
 """torchvision architectures for xaibench: ``resnet18``, ``resnet50``, ``densenet121``, ``efficientnet_b0``.
 
-Importing this module registers them into :data:`xaibench.models.MODELS` with the usual builder signature
-``(in_channels, num_classes, image_size, **params)``. Every model is adapted to the dataset and trained from
-scratch unless a local weights file is given (no download ever happens: ``weights`` is a path, never a hub
-name):
+The package :mod:`xaibench.models` imports this module, which registers them into its ``MODELS`` with the
+usual builder signature ``(in_channels, num_classes, image_size, **params)``. Every model is adapted to the
+dataset and trained from scratch unless a local weights file is given (no download ever happens: ``weights``
+is a path, never a hub name):
 
 * the first convolution takes ``in_channels``; the classifier has ``num_classes`` outputs;
 * ``small_input`` (``"auto"``: ``image_size < 96``) swaps the ImageNet stem for a CIFAR-style one, so 32x32
@@ -43,7 +43,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from xaibench.models import MODELS
+from xaibench.models.core import register
 
 log = logging.getLogger(__name__)
 
@@ -370,10 +370,10 @@ def _builder(architecture: str) -> Callable[..., nn.Module]:
     builder.__qualname__ = architecture
     builder.__doc__ = (
         f"torchvision {architecture} for (in_channels, image_size, image_size) inputs, num_classes outputs; "
-        "see xaibench.models_torchvision for weights, finetune and small_input."
+        "see xaibench.models.torchvision_models for weights, finetune and small_input."
     )
     return builder
 
 
 for _name in _ARCHITECTURES:
-    MODELS.add(_name, _builder(_name))
+    register(_name)(_builder(_name))

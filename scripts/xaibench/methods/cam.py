@@ -1,10 +1,11 @@
-"""CAM-family methods beyond Captum's Grad-CAM: ``cam``, ``gradcam_plus_plus``, ``score_cam``.
+"""CAM-family methods: ``gradcam`` (Captum), ``cam``, ``gradcam_plus_plus``, ``score_cam``.
 
-Imported at the end of :mod:`xaibench.methods`, whose registry they join. All three read the model's CAM layer
-(``model.cam_layer_name``, see :func:`xaibench.models.get_cam_layer`) and return maps of shape (n, 1, H, W):
-the channel-weighted sum of the layer's activations at feature resolution, upsampled with
-``torch.nn.functional.interpolate`` (bilinear by default, like ``gradcam``). The maps are **not normalised**
-(the evaluation normalises where a metric needs it), so they compare in scale with ``gradcam``'s.
+All four read the model's CAM layer (``model.cam_layer_name``, see :func:`xaibench.models.get_cam_layer`).
+``gradcam`` is Captum's ``LayerGradCam``, ReLU'd and upsampled with Captum's ``LayerAttribution.interpolate``.
+The other three return maps of shape (n, 1, H, W): the channel-weighted sum of the layer's activations at
+feature resolution, upsampled with ``torch.nn.functional.interpolate`` (bilinear by default, like
+``gradcam``). The maps are **not normalised** (the evaluation normalises where a metric needs it), so they
+compare in scale with ``gradcam``'s.
 
 * ``cam``, the original Class Activation Map (Zhou et al. 2016): sum_k w_ck A_k for the weights w of the final
   linear layer. Neither Captum nor the ``grad-cam`` package has it (the package's ``GradCAM`` is the gradient
@@ -39,14 +40,31 @@ from typing import Any
 import torch
 from torch import nn
 
-from xaibench.methods import (
-    _bad,
-    _grad_input,
-    _not_applicable,
-    _positive_int,
-    _register,
-    _without_inplace,
+from xaibench.methods.core import grad_input, not_applicable, register, without_inplace
+from xaibench.methods.params import bad_param, positive_int
+from xaibench.models import get_cam_layer
+
+
+@register(
+    "gradcam",
+    library="captum",
+    description="Grad-CAM on the model's CAM layer, ReLU'd and bilinearly upsampled (Selvaraju 2017)",
 )
+def gradcam(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    relu_attributions: bool = True,
+    interpolate_mode: str = "bilinear",
+) -> torch.Tensor:
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    model = without_inplace(model)
+    cam = LayerGradCam(model, get_cam_layer(model)).attribute(
+        grad_input(inputs), target=targets, relu_attributions=bool(relu_attributions)
+    )
+    return LayerAttribution.interpolate(cam, tuple(inputs.shape[-2:]), interpolate_mode=interpolate_mode)
+
 
 INTERPOLATE_MODES = ("nearest", "bilinear", "bicubic", "area")
 
@@ -54,7 +72,7 @@ INTERPOLATE_MODES = ("nearest", "bilinear", "bicubic", "area")
 def _upsample(cams: torch.Tensor, size: tuple[int, int], mode: str, method: str) -> torch.Tensor:
     """(n, h, w) or (n, 1, h, w) feature-resolution maps -> (n, 1, H, W) with ``interpolate(mode)``."""
     if mode not in INTERPOLATE_MODES:
-        raise _bad(method, "interpolate_mode", f"must be one of {list(INTERPOLATE_MODES)}, got {mode!r}")
+        raise bad_param(method, "interpolate_mode", f"must be one of {list(INTERPOLATE_MODES)}, got {mode!r}")
     if cams.ndim == 3:
         cams = cams[:, None]
     kwargs = {"align_corners": False} if mode in ("bilinear", "bicubic") else {}
@@ -73,7 +91,7 @@ def _layer_output(
     finally:
         handle.remove()
     if len(captured) != 1 or not isinstance(captured[0], torch.Tensor) or captured[0].ndim != 4:
-        raise _not_applicable(
+        raise not_applicable(
             "cam", model, "its CAM layer must produce one (n, K, h, w) feature map per forward pass"
         )
     return captured[0], logits
@@ -88,7 +106,7 @@ def _gap_linear_head(model: nn.Module, features: torch.Tensor, logits: torch.Ten
         if isinstance(m, nn.Linear) and m.in_features == n_channels and m.out_features == n_classes
     ]
     if not candidates:
-        raise _not_applicable(
+        raise not_applicable(
             "cam",
             model,
             f"CAM needs a global-average-pool -> linear head, but no nn.Linear maps the CAM layer's "
@@ -103,7 +121,7 @@ def _gap_linear_head(model: nn.Module, features: torch.Tensor, logits: torch.Ten
             if error <= tolerance:
                 return linear
             worst = min(worst, error)
-    raise _not_applicable(
+    raise not_applicable(
         "cam",
         model,
         "CAM needs logits = linear(global average pool of the CAM layer), but the model's head is something "
@@ -111,8 +129,10 @@ def _gap_linear_head(model: nn.Module, features: torch.Tensor, logits: torch.Ten
     )
 
 
-@_register(
-    "cam", "xaibench", "CAM: final linear weights x last conv feature maps, upsampled (Zhou et al. 2016)"
+@register(
+    "cam",
+    library="xaibench",
+    description="CAM: final linear weights x last conv feature maps, upsampled (Zhou et al. 2016)",
 )
 def cam(
     model: nn.Module,
@@ -124,7 +144,6 @@ def cam(
     """M_c = sum_k w_ck A_k (the bias is left out, as in the paper: mean(M_c) + b_c is the logit), for models
     whose logits are linear(GAP(CAM layer)) (:class:`MethodNotApplicable` otherwise). Signed by default as in
     the paper; ``relu_attributions=True`` keeps the positive evidence only, like Grad-CAM."""
-    from xaibench.models import get_cam_layer
 
     features, logits = _layer_output(model, get_cam_layer(model), inputs.detach())
     linear = _gap_linear_head(model, features, logits)
@@ -201,9 +220,7 @@ def _package_cam(
 ) -> torch.Tensor:
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    from xaibench.models import get_cam_layer
-
-    model = _without_inplace(model)
+    model = without_inplace(model)
     layer = get_cam_layer(model)
     explainer = _raw_cam_classes()[method](model, [layer])
     if batch_size is not None:
@@ -215,7 +232,7 @@ def _package_cam(
                 with torch.no_grad():
                     raw = explainer(inputs.detach(), goals)
             else:
-                raw = explainer(_grad_input(inputs), goals)  # the input needs grad if the body is frozen
+                raw = explainer(grad_input(inputs), goals)  # the input needs grad if the body is frozen
     finally:
         explainer.activations_and_grads.release()
     maps = torch.as_tensor(raw, dtype=inputs.dtype).to(inputs.device)
@@ -224,10 +241,10 @@ def _package_cam(
     return _upsample(maps, tuple(inputs.shape[-2:]), interpolate_mode, method)
 
 
-@_register(
+@register(
     "gradcam_plus_plus",
-    "grad-cam",
-    "Grad-CAM++: channel weights from 2nd/3rd-order gradient terms (Chattopadhyay et al. 2018)",
+    library="grad-cam",
+    description="Grad-CAM++: channel weights from 2nd/3rd-order gradient terms (Chattopadhyay et al. 2018)",
 )
 def gradcam_plus_plus(
     model: nn.Module,
@@ -242,10 +259,12 @@ def gradcam_plus_plus(
     return _package_cam("gradcam_plus_plus", model, inputs, targets, relu_attributions, interpolate_mode)
 
 
-@_register(
+@register(
     "score_cam",
-    "grad-cam",
-    "Score-CAM: activation maps weighted by the logit of the input masked with each (Wang et al. 2020)",
+    library="grad-cam",
+    description=(
+        "Score-CAM: activation maps weighted by the logit of the input masked with each (Wang et al. 2020)"
+    ),
 )
 def score_cam(
     model: nn.Module,
@@ -258,7 +277,7 @@ def score_cam(
     """``pytorch_grad_cam.ScoreCAM`` weights (module docstring) on the CAM layer; ReLU'd unless
     ``relu_attributions=False``, upsampled, not normalised. ``perturbations_per_eval``: masked copies of one
     image per forward pass (the package's ``batch_size``, 16 by default there); gradient-free."""
-    perturbations_per_eval = _positive_int("score_cam", "perturbations_per_eval", perturbations_per_eval)
+    perturbations_per_eval = positive_int("score_cam", "perturbations_per_eval", perturbations_per_eval)
     return _package_cam(
         "score_cam", model, inputs, targets, relu_attributions, interpolate_mode, perturbations_per_eval
     )

@@ -1,0 +1,82 @@
+"""Parameter validators and seeding shared by the method families (an invalid value raises ``ValueError``
+naming the method and the parameter)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def bad_param(method: str, param: str, message: str) -> ValueError:
+    return ValueError(f"method {method!r}: parameter {param!r} {message}")
+
+
+def int_pair(method: str, param: str, value: Any, extent: tuple[int, int] | None = None) -> tuple[int, int]:
+    """An int or a pair of ints (rows, columns), each >= 1. With ``extent`` (H, W), a float in (0, 1)
+    is a fraction of the image size, so one config serves 32x32 and 64x64 datasets alike."""
+
+    def one(v: Any, size: int | None) -> int:
+        if isinstance(v, bool):
+            raise bad_param(method, param, f"must be an int or a fraction, got {value!r}")
+        if isinstance(v, int | np.integer):
+            return int(v)
+        if size is not None and isinstance(v, float) and 0 < v < 1:
+            return max(1, round(v * size))
+        raise bad_param(
+            method, param, f"must be an int, a fraction of the image in (0, 1) or a pair, got {value!r}"
+        )
+
+    rows, cols = extent if extent is not None else (None, None)
+    if isinstance(value, list | tuple) and len(value) == 2:
+        pair = (one(value[0], rows), one(value[1], cols))
+    else:
+        pair = (one(value, rows), one(value, cols))
+    if min(pair) < 1:
+        raise bad_param(method, param, f"must be >= 1, got {value!r}")
+    return pair
+
+
+def positive_int(method: str, param: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise bad_param(method, param, f"must be a positive int, got {value!r}")
+    return int(value)
+
+
+def nonnegative_float(method: str, param: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating) or value < 0:
+        raise bad_param(method, param, f"must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+def seed_value(method: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise bad_param(method, "seed", f"must be a non-negative int, got {value!r}")
+    return int(value)
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch's global generators and numpy's global one for the block, then restore the caller's states.
+
+    Captum samples from both (NoiseTunnel: ``torch.normal`` on the input's device; GradientShap: numpy for
+    the baseline draws and the path positions; ShapleyValueSampling: ``torch.randperm``)."""
+    devices = []
+    if device.type == "cuda":
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
+    numpy_state = np.random.get_state()  # noqa: NPY002 - Captum draws from numpy's global generator
+    try:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            np.random.seed(seed)  # noqa: NPY002
+            yield
+    finally:
+        np.random.set_state(numpy_state)  # noqa: NPY002
+
+
+def value_range(image: torch.Tensor) -> float:
+    """max - min of one image over all its channels (the scale of the noise of SmoothGrad and friends)."""
+    return float(image.max() - image.min())
