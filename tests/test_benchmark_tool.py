@@ -101,3 +101,30 @@ def test_estimate_scales_per_image_costs_to_another_config(tool, tmp_path):
     assert "cam" in table.loc["explain", "note"]
     assert table.loc["train", "cpu_h"] * 3600 == pytest.approx(0.1 * 500 * 4)  # only the measured pair d/m
     assert "2 of 3" in table.loc["train", "note"]
+
+
+def test_report_is_a_markdown_page_of_the_run(tool, tmp_path):
+    b = tmp_path / "benchmarks"
+    _bench(b / "data" / "d.tsv", 36.0, 18.0)
+    _bench(b / "explain" / "d" / "m" / "lime.tsv", 720.0, 360.0)
+    _bench(b / "views" / "embeddings" / "d" / "m.tsv", 10.0, 5.0)
+    (tmp_path / "results" / "tables").mkdir(parents=True)
+    timing = pd.DataFrame(
+        {
+            "stage": ["explain"],
+            "method": ["lime"],
+            "metric": [""],
+            "seconds": [2.0],
+            "seconds_per_image": [0.5],
+        }
+    )
+    timing.to_csv(tmp_path / "results/tables/timing.tsv", sep="\t", index=False)
+    log = tmp_path / ".snakemake" / "log" / "2026-12-02T070000.snakemake.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("[Wed Dec  2 07:00:00 2026]\nrule x:\n[Wed Dec  2 07:13:30 2026]\nFinished job 0.\n")
+    page = tool.report(tmp_path)
+    assert "3 jobs, 383 CPU-s in jobs" in page and "13.5 min" in page
+    rows = {line.split("|")[1].strip(): line for line in page.splitlines() if line.startswith("| d ")}
+    assert [float(v) for v in rows["d"].split("|")[2:5]] == [36.0, 720.0, 10.0]  # data, explain, views of d
+    per_image = next(line for line in page.splitlines() if line.startswith("| explain ") and "500.0" in line)
+    assert per_image.split("|")[2].strip() == "lime"  # 0.5 s per image = 500 ms

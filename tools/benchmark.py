@@ -5,6 +5,7 @@
     .venv/bin/python tools/benchmark.py jobs [RUN_DIR]   # job wall time vs in-job compute, finished run
     .venv/bin/python tools/benchmark.py costs [RUN_DIR]  # CPU-hours / GPU-hours per stage and per method
     .venv/bin/python tools/benchmark.py estimate CONFIG [RUN_DIR]   # CONFIG's cost, scaled from RUN_DIR
+    .venv/bin/python tools/benchmark.py report [RUN_DIR] > docs/costs.md   # all of it as a Markdown page
 
 ``costs`` turns the ``benchmark:`` files into a cost table: per stage and per method, the number of jobs, the
 summed wall hours, CPU hours (``cpu_time``: user + system time of the job's processes) and GPU hours (wall
@@ -217,6 +218,63 @@ def per_image(run_dir: Path) -> pd.DataFrame:
     )
 
 
+def _log_wall_seconds(run_dir: Path) -> float:
+    """Wall time of the newest Snakemake run in ``run_dir``: first to last timestamp of its log."""
+    import datetime
+    import re
+
+    logs = sorted((run_dir / ".snakemake" / "log").glob("*.snakemake.log"))
+    if not logs:
+        return float("nan")
+    stamps = re.findall(r"^\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]$", logs[-1].read_text(), re.M)
+    times = [datetime.datetime.strptime(" ".join(s.split()), "%a %b %d %H:%M:%S %Y") for s in stamps]
+    return (max(times) - min(times)).total_seconds() if times else float("nan")
+
+
+def _markdown(table: pd.DataFrame, floatfmt: str = ".2f") -> str:
+    return table.to_markdown(floatfmt=floatfmt)
+
+
+def report(run_dir: Path) -> str:
+    """A Markdown page of a finished run's costs (docs/costs.md is this, for the default run)."""
+    bench = _benchmarks(run_dir)
+    parts = bench["job"].str.split("/")
+    # benchmarks/<stage>/<dataset>[/<model>/...]; views: benchmarks/views/<view>/<dataset>/<model>
+    bench["dataset"] = parts.str[1].where(bench["stage"] == "views", parts.str[0])
+    per_stage, per_method = costs(run_dir)
+    per_stage["jobs"] = per_stage["jobs"].round().astype(int)
+    stages = ["data", "train", "explain", "evaluate", "views"]
+    per_pair = bench[bench["stage"].isin(stages) & ((parts.str.len() >= 2) | (bench["stage"] == "data"))]
+    per_dataset = per_pair.pivot_table(index="dataset", columns="stage", values="wall_s", aggfunc="sum")
+    per_dataset = per_dataset.reindex(columns=[s for s in stages if s in per_dataset.columns])
+    wall = _log_wall_seconds(run_dir)
+    lines = [
+        "# Cost of a run",
+        "",
+        f"Written by `tools/benchmark.py report RUN_DIR` from the `benchmark:` files and `timing.tsv` of a "
+        f"finished run ({len(bench)} jobs, {bench['cpu_s'].sum():,.0f} CPU-s in jobs, wall time from "
+        f"Snakemake's log: {wall / 60:.1f} min). Timings are honest only on an otherwise idle machine.",
+        "",
+        "## Per stage (hours; GPU hours = wall hours of GPU-rule jobs, as a cluster books them)",
+        "",
+        _markdown(per_stage, ".4f"),
+        "",
+        "## Per dataset and stage (summed job wall seconds; jobs run two at a time on 2 cores)",
+        "",
+        _markdown(per_dataset, ".1f"),
+        "",
+        "## Per image (ms; explanation = the method, evaluation = one metric over every method)",
+        "",
+        per_image(run_dir).to_markdown(index=False, floatfmt=".1f"),
+        "",
+        "## Per method (hours; evaluation groups split by compute time)",
+        "",
+        per_method.reset_index().to_markdown(index=False, floatfmt=".4f"),
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -231,6 +289,8 @@ def main() -> None:
     p_est = sub.add_parser("estimate")
     p_est.add_argument("config", type=str)
     p_est.add_argument("run_dir", nargs="?", default=str(ROOT), type=str)
+    p_report = sub.add_parser("report", help="a Markdown page of the run's costs (e.g. > docs/costs.md)")
+    p_report.add_argument("run_dir", nargs="?", default=str(ROOT), type=str)
     args = parser.parse_args()
     pd.set_option("display.width", 200)
     pd.set_option("display.max_rows", 500)
@@ -239,6 +299,8 @@ def main() -> None:
     elif args.command == "estimate":
         table = estimate(Path(args.config), Path(args.run_dir))
         print(table.to_string(index=False, float_format="%.2f"))
+    elif args.command == "report":
+        print(report(Path(args.run_dir)))
     elif args.command == "costs":
         per_stage, per_method = costs(Path(args.run_dir))
         print("per stage (hours):\n" + per_stage.to_string(float_format="%.4f"))
