@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import subprocess
@@ -280,6 +281,7 @@ def test_target_prediction_runs(e2e, tmp_path):
     import numpy as np
 
     workdir, config = e2e
+    config = copy.deepcopy(config)  # the fixture's config is shared by the other tests
     for part in ("data", "models"):
         shutil.copytree(workdir / "results" / part, tmp_path / "results" / part)
     config["explain"]["target"] = "prediction"
