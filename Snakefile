@@ -17,13 +17,11 @@ include: "rules/train.smk"
 include: "rules/explain.smk"
 include: "rules/evaluate.smk"
 include: "rules/figures.smk"
-include: "rules/views_input.smk"
-include: "rules/views_model.smk"
+include: "rules/views.smk"
 
 
 rule all:
     default_target: True
     input:
         final_targets(),
-        input_view_targets(),
-        model_view_targets(),
+        view_targets(),

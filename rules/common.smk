@@ -5,12 +5,16 @@ import sys
 from snakemake.utils import validate
 
 sys.path.insert(0, f"{workflow.basedir}/scripts")
-from xaibench.config import check_config  # noqa: E402  (needs the path above)
+# (the path above first; xaibench.views is light: no torch or matplotlib at parse time)
+from xaibench.config import check_config, configured_defaults  # noqa: E402
+from xaibench.views import VIEWS  # noqa: E402
 
 check_config(
     config, f"{workflow.basedir}/config/schema.yaml"
 )  # short errors naming the key
 validate(config, "../config/schema.yaml", set_default=True)  # fills in the defaults
+# defaults naming methods/metrics (x-default-configured): only configured ones
+configured_defaults(config, f"{workflow.basedir}/config/schema.yaml")
 
 
 wildcard_constraints:
@@ -25,6 +29,12 @@ DATASETS = sorted(config["datasets"])
 MODELS = sorted(config["models"])
 METHODS = list(config["explain"]["methods"])
 METRICS = list(config["evaluate"]["metrics"])
+# the views switched on: named under views: (registry order), without enabled: false
+VIEWS_ON = [
+    name
+    for name in VIEWS
+    if name in config["views"] and config["views"][name]["enabled"]
+]
 
 
 def _check_references(key, names, known, what):
@@ -46,6 +56,14 @@ _check_references(
 _check_references(
     "figures.curve_metrics", config["figures"]["curve_metrics"], METRICS, "metric"
 )
+for _view in VIEWS_ON:
+    if "methods" in config["views"][_view]:
+        _check_references(
+            f"views.{_view}.methods",
+            config["views"][_view]["methods"],
+            METHODS,
+            "method",
+        )
 
 
 # ---- per-job parameters (passed through params: so a change reruns exactly the jobs it affects)
@@ -110,13 +128,52 @@ def metric_specs(wildcards):
 # ---- inputs
 
 
-def all_pairs():
-    """'{dataset}/{model}' for every model trained on every dataset (datasets.<name>.models, default all)."""
+def pairs():
+    """(dataset, model) of every model trained on every dataset (datasets.<name>.models, default all)."""
     return [
-        f"{dataset}/{model}"
+        (dataset, model)
         for dataset in DATASETS
         for model in config["datasets"][dataset].get("models") or MODELS
     ]
+
+
+def all_pairs():
+    """'{dataset}/{model}' for every pair."""
+    return [f"{dataset}/{model}" for dataset, model in pairs()]
+
+
+def pair_files(pattern, methods=None):
+    """dataset -> model -> ``pattern`` filled in, for every pair; with ``methods``, one level more: dataset ->
+    model -> method -> path. Rules pass such a mapping as a param (and its paths() as input), so that a script
+    knows whose file is which without parsing paths."""
+    files = {}
+    for dataset, model in pairs():
+        ids = {"dataset": dataset, "model": model}
+        files.setdefault(dataset, {})[model] = (
+            pattern.format(**ids)
+            if methods is None
+            else {method: pattern.format(**ids, method=method) for method in methods}
+        )
+    return files
+
+
+def paths(files):
+    """Every path of a mapping of pair_files(), in order."""
+    if isinstance(files, str):
+        return [files]
+    return [path for value in files.values() for path in paths(value)]
+
+
+DATA = {dataset: f"results/data/{dataset}.npz" for dataset in DATASETS}
+EXPLANATIONS = pair_files(
+    "results/explanations/{dataset}/{model}/{method}.npz", METHODS
+)
+GRID_EXPLANATIONS = pair_files(
+    "results/explanations/{dataset}/{model}/{method}.npz",
+    config["figures"]["grid_methods"],
+)
+HISTORIES = pair_files("results/models/{dataset}/{model}/history.tsv")
+TEST_METRICS = pair_files("results/models/{dataset}/{model}/test_metrics.json")
 
 
 def evaluation_groups():
@@ -160,32 +217,6 @@ def timing_tables(wildcards):
     )
 
 
-def explanation_files(wildcards):
-    return expand(
-        "results/explanations/{pair}/{method}.npz", pair=all_pairs(), method=METHODS
-    )
-
-
-def grid_explanations(wildcards):
-    return expand(
-        "results/explanations/{pair}/{method}.npz",
-        pair=all_pairs(),
-        method=config["figures"]["grid_methods"],
-    )
-
-
-def dataset_files(wildcards):
-    return expand("results/data/{dataset}.npz", dataset=DATASETS)
-
-
-def histories(wildcards):
-    return expand("results/models/{pair}/history.tsv", pair=all_pairs())
-
-
-def test_metrics_files(wildcards):
-    return expand("results/models/{pair}/test_metrics.json", pair=all_pairs())
-
-
 def curve_files(wildcards):
     return expand(
         "results/scores/{{dataset}}/{{model}}/{group}_curves.npz", group=EVAL_GROUPS
@@ -212,45 +243,67 @@ def final_targets():
     return figures + curves + tables + onnx
 
 
-# view -> the figures it draws for every (dataset, model)
-VIEW_FIGURES = {
-    "occlusion_sweep": ("sweep",),
-    "activation_maps": ("activation_maps",),
-    "max_activating": ("images",),
-    "guided_gradcam_composite": ("composite",),
-    "feature_visualisation": ("images",),
-    "embeddings": ("tsne_umap",),
-    "adversarial": ("heatmaps", "similarity", "maximisation"),
-}
+# ---- views (rules/views.smk generates two rules per view of VIEWS_ON from its spec in the registry)
 
 
-def view_targets(views):
-    """Figures (PNG, PDF) of ``views`` for every (dataset, model) and each view's gathered table."""
-    figures = [
-        f"results/figures/{view}/{pair}/{name}.{ext}"
-        for view in views
-        for name in VIEW_FIGURES[view]
-        for pair in all_pairs()
-        for ext in ("png", "pdf")
-    ]
-    return figures + expand("results/tables/views/{view}.tsv", view=views)
+def view_settings(view):
+    """The view's config section without ``enabled``; method names (``methods``) become name -> entry."""
+    settings = canonical(
+        {k: v for k, v in config["views"][view].items() if k != "enabled"}
+    )
+    if "methods" in settings:
+        # in config order (canonical() sorts only dicts): the order of the view's tables and figures
+        settings["methods"] = {name: method_entry(name) for name in settings["methods"]}
+    return settings
 
 
-def input_view_targets():
-    """The input views of rules/views_input.smk."""
-    return view_targets(
-        (
-            "occlusion_sweep",
-            "activation_maps",
-            "max_activating",
-            "guided_gradcam_composite",
+def view_outputs(view):
+    """The named outputs of view_<view>: ``arrays``, one per table, and per figure ``<figure>_png`` (in the
+    report) and ``<figure>_pdf``."""
+    spec = VIEWS.get(view)
+    folder = f"results/views/{view}/{{dataset}}/{{model}}"
+    outputs = {"arrays": f"{folder}/{spec.arrays}"} if spec.arrays else {}
+    outputs |= {name: f"{folder}/{file}" for name, file in spec.tables.items()}
+    labels = {"dataset": "{dataset}", "model": "{model}"}
+    for figure in spec.figures:
+        figures = f"results/figures/{view}/{{dataset}}/{{model}}/{figure}"
+        outputs[f"{figure}_png"] = report(
+            f"{figures}.png",
+            caption=f"../report/{spec.captions[figure]}",
+            category=spec.category,
+            subcategory=spec.title,
+            labels=labels | ({"figure": figure} if len(spec.figures) > 1 else {}),
+        )
+        outputs[f"{figure}_pdf"] = f"{figures}.pdf"
+    return outputs
+
+
+def view_resources(view):
+    """A GPU (and the GPU jobs' memory) for the views that want one."""
+    if VIEWS.get(view).gpu:
+        return {"mem_mb": gpu_mem_mb, "runtime": 30, "gpu": gpu_count}
+    return {"mem_mb": cpu_mem_mb, "runtime": 30}
+
+
+def view_tables(view):
+    """Every pair's table of the view that its gathering rule concatenates."""
+    spec = VIEWS.get(view)
+    return paths(
+        pair_files(
+            f"results/views/{view}/{{dataset}}/{{model}}/{spec.tables[spec.gathered]}"
         )
     )
 
 
-def model_view_targets():
-    """The model views of rules/views_model.smk."""
-    return view_targets(("feature_visualisation", "embeddings", "adversarial"))
+def view_targets():
+    """Every output of the views switched on: each pair's arrays, tables and figures, and the gathered
+    tables (from the generated rules)."""
+    ids = {"dataset": [d for d, _ in pairs()], "model": [m for _, m in pairs()]}
+    targets = []
+    for view in VIEWS_ON:
+        targets += expand(list(getattr(rules, f"view_{view}").output), zip, **ids)
+        targets += list(getattr(rules, view).output)
+    return targets
 
 
 # ---- resources

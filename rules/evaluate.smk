@@ -33,9 +33,9 @@ rule aggregate_scores:
     input:
         scores=score_tables,
         timing=timing_tables,
-        explanations=explanation_files,
-        histories=histories,
-        test_metrics=test_metrics_files,
+        explanations=paths(EXPLANATIONS),
+        histories=paths(HISTORIES),
+        test_metrics=paths(TEST_METRICS),
     output:
         scores=report(
             "results/tables/scores.tsv",
@@ -72,5 +72,9 @@ rule aggregate_scores:
     resources:
         mem_mb=cpu_mem_mb,
         runtime=15,
+    params:
+        explanations=EXPLANATIONS,
+        histories=HISTORIES,
+        test_metrics=TEST_METRICS,
     script:
         "../scripts/aggregate_scores.py"

@@ -1,7 +1,7 @@
 rule figure_explanation_grid:
     input:
-        data=dataset_files,
-        explanations=grid_explanations,
+        data=paths(DATA),
+        explanations=paths(GRID_EXPLANATIONS),
     output:
         png=report(
             "results/figures/explanation_grid.png",
@@ -24,7 +24,8 @@ rule figure_explanation_grid:
         methods=config["figures"]["grid_methods"],
         method_specs={m: method_entry(m) for m in config["figures"]["grid_methods"]},
         n_samples=config["figures"]["grid_samples"],
-        pairs=all_pairs(),
+        data=DATA,
+        explanations=GRID_EXPLANATIONS,
     script:
         "../scripts/figure_explanation_grid.py"
 
@@ -90,7 +91,7 @@ rule figure_faithfulness_curves:
 
 rule figure_training_curves:
     input:
-        histories=histories,
+        histories=paths(HISTORIES),
     output:
         png=report(
             "results/figures/training_curves.png",
@@ -110,6 +111,6 @@ rule figure_training_curves:
         mem_mb=cpu_mem_mb,
         runtime=15,
     params:
-        pairs=all_pairs(),
+        histories=HISTORIES,
     script:
         "../scripts/figure_training_curves.py"

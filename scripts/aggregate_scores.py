@@ -17,7 +17,7 @@ with job_log(snakemake.log[0]) as log:
     summary = summarise(scores)
     nonfinite = nonfinite_report(scores)
     timing = pd.concat(
-        [explain_timing(snakemake.input.explanations), concat_tables(snakemake.input.timing)],
+        [explain_timing(snakemake.params.explanations), concat_tables(snakemake.input.timing)],
         ignore_index=True,
     )
     save_table(snakemake.output.scores, scores)
@@ -26,7 +26,7 @@ with job_log(snakemake.log[0]) as log:
     save_table(snakemake.output.timing, timing)
     save_table(
         snakemake.output.training,
-        training_table(snakemake.input.histories, snakemake.input.test_metrics),
+        training_table(snakemake.params.histories, snakemake.params.test_metrics),
     )
     log.info(
         "%d scores, %d summary cells, %d with non-finite scores", len(scores), len(summary), len(nonfinite)

@@ -2,18 +2,17 @@
 
 from typing import TYPE_CHECKING
 
-from xaibench.datasets import load_dataset
 from xaibench.io import save_json
 from xaibench.logs import job_log
-from xaibench.models import load_model
 from xaibench.onnx_export import check_onnx, export_onnx
+from xaibench.pairs import load_pair
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with job_log(snakemake.log[0]) as log:
-    dataset = load_dataset(snakemake.input.data)
-    model = load_model(snakemake.input.weights, "cpu")
+    pair = load_pair(snakemake.input.data, snakemake.input.weights, "cpu")
+    dataset, model = pair.dataset, pair.model
     shape = dataset.shape
     export_onnx(model, shape["in_channels"], shape["image_size"], snakemake.output.onnx)
     test_images = dataset.images[dataset.indices("test")[:32]]

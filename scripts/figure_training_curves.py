@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 with job_log(snakemake.log[0]):
     plot_training_curves(
-        load_histories(snakemake.input.histories),
+        load_histories(snakemake.params.histories),
         snakemake.output.png,
         snakemake.output.pdf,
         title="Training",

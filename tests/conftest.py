@@ -64,3 +64,25 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def heavy_imports():
+    """``heavy_imports(module, heavy)``: those of the ``heavy`` modules that importing ``module`` pulls in, in
+    a fresh interpreter (what a job or a workflow parse pays)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+
+    def check(module: str, heavy: tuple[str, ...]) -> list[str]:
+        code = f"import sys, {module}; print(','.join(m for m in {heavy!r} if m in sys.modules))"
+        env = {**os.environ, "PYTHONPATH": str(scripts)}
+        result = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
+        return [m for m in result.stdout.strip().split(",") if m]
+
+    return check

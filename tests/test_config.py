@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xaibench.config import check_config, config_errors
+from xaibench.config import check_config, config_errors, configured_defaults
 from xaibench.datasets import DATASETS
 from xaibench.models import MODELS
+from xaibench.views import VIEWS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "config" / "schema.yaml"
@@ -41,7 +42,11 @@ def test_every_key_has_description_and_default():
             continue
         if path.rsplit(".", 1)[-1] in {"generator", "architecture", "method", "metric", "preset"}:
             continue
-        assert "default" in prop, f"{path} lacks a default"
+        if path.count(".") == 2 and top == "views":  # a view runs when named: no default
+            assert "default" not in prop, f"{path} has a default: it would always run"
+            continue
+        # a default naming methods or metrics is picked among the configured ones (configured_defaults)
+        assert "default" in prop or "x-default-configured" in prop, f"{path} lacks a default"
 
 
 def test_registry_names_match_schema_enums():
@@ -59,7 +64,31 @@ def test_registry_names_match_schema_enums():
     assert sorted(metric_props["preset"]["enum"]) == sorted(PRESETS)
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "paper.yaml"])
+def test_schema_views_are_the_registered_views():
+    assert sorted(_schema()["properties"]["views"]["properties"]) == VIEWS.names()
+
+
+def test_defaults_name_only_configured_methods_and_metrics():
+    config = {
+        "explain": {"methods": {"sal": {"method": "saliency"}, "rnd": {"method": "random"}}},
+        "evaluate": {"metrics": {"sp": {"metric": "sparseness"}}},
+        "figures": {"grid_samples": 3},
+        "views": {"adversarial": {"n_samples": 4}},
+    }
+    filled = configured_defaults(config, SCHEMA)
+    assert config["figures"]["grid_methods"] == ["sal", "rnd"]  # none of gradcam/lime/occlusion: the first 3
+    assert config["figures"]["curve_metrics"] == []  # no pixel_flipping: no curves
+    assert config["views"]["adversarial"]["methods"] == ["sal"]  # the preferred one configured
+    assert set(filled) == {"figures.grid_methods", "figures.curve_metrics", "views.adversarial.methods"}
+    config["explain"]["methods"] |= {"lime_50": {"method": "lime"}, "gc": {"method": "gradcam"}}
+    config["explain"]["methods"]["gc2"] = {"method": "gradcam"}
+    config["figures"].pop("grid_methods")
+    config["views"]["adversarial"]["methods"] = ["rnd"]  # given values stay
+    assert configured_defaults(config, SCHEMA) == {"figures.grid_methods": ["gc", "lime_50"]}
+    assert config["views"]["adversarial"]["methods"] == ["rnd"] and "occlusion_sweep" not in config["views"]
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "paper.yaml", "minimal.yaml"])
 def test_shipped_configs_are_valid(name):
     config = yaml.safe_load((ROOT / "config" / name).read_text())
     assert config_errors(config, SCHEMA) == []

@@ -162,11 +162,11 @@ def test_grouped_evaluation_equals_one_job_per_method(stage_files):
 def _stage_inputs(root):
     import torch
 
-    from xaibench.datasets import load_dataset
-    from xaibench.models import load_model
+    from xaibench.pairs import load_pair
 
     torch.set_num_threads(1)  # the explain and evaluate rules run with threads: 1
-    return load_dataset(str(root / "data.npz")), load_model(str(root / "model.pt"))
+    pair = load_pair(str(root / "data.npz"), str(root / "model.pt"), "cpu")
+    return pair.dataset, pair.model
 
 
 def test_stored_explanation_equals_explain(stage_files):

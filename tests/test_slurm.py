@@ -27,6 +27,7 @@ import pandas as pd
 import pytest
 import yaml
 from environment import unavailable
+from workflow_rules import workflow_rules
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -279,19 +280,13 @@ def local_run(local_run_started, budget):
 # ---- static: the profile and the rules agree -----------------------------------------------------------
 
 
-def rule_blocks() -> dict[str, str]:
-    text = "\n".join(p.read_text() for p in sorted((ROOT / "rules").glob("*.smk")))
-    parts = re.split(r"^rule (\w+):", text, flags=re.M)
-    return dict(zip(parts[1::2], parts[2::2], strict=True))
-
-
 def test_profile_gives_every_gpu_rule_a_gpu_and_the_gpu_partition():
     profile = yaml.safe_load(PROFILE.read_text())
     assert profile["executor"] == "slurm" and profile["retries"] >= 1
     defaults = profile["default-resources"]
     assert defaults["slurm_partition"] == "YOUR_CPU_PARTITION" and defaults["slurm_account"] == "YOUR_ACCOUNT"
-    rules = rule_blocks()
-    gpu_rules = {name for name, body in rules.items() if re.search(r"^\s+gpu=", body, re.M)}
+    rules = workflow_rules()  # with config/test.yaml: every view on, generated rules included
+    gpu_rules = {name for name, rule in rules.items() if "gpu" in rule["resources"]}
     assert GPU_RULES <= gpu_rules
     per_rule = profile["set-resources"]
     assert set(per_rule) <= set(rules), f"profile names unknown rules: {set(per_rule) - set(rules)}"
@@ -299,9 +294,9 @@ def test_profile_gives_every_gpu_rule_a_gpu_and_the_gpu_partition():
     assert not missing, f"rules declaring gpu= but without GPU settings in profiles/slurm: {missing}"
     for name in gpu_rules:
         assert per_rule[name]["gpu"] == 1 and per_rule[name]["slurm_partition"] == "YOUR_GPU_PARTITION"
-    for name, body in rules.items():  # memory and wall time come from the rules, not from the profile
+    for name, rule in rules.items():  # memory and wall time come from the rules, not from the profile
         if name != "all":
-            assert "mem_mb=" in body and "runtime=" in body, name
+            assert {"mem_mb", "runtime"} <= set(rule["resources"]), name
 
 
 # ---- the SLURM run -------------------------------------------------------------------------------------

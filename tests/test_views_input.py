@@ -17,10 +17,10 @@ from xaibench.figures import (
     plot_max_activating,
     plot_occlusion_sweep,
 )
+from xaibench.pairs import Pair
 from xaibench.views.activations import activation_maps, activation_table, class_means, most_variable_channels
 from xaibench.views.composite import composite_table, guided_gradcam_composite
 from xaibench.views.input_common import (
-    Pair,
     choose_samples,
     layer_outputs,
     pixels,

@@ -285,8 +285,9 @@ SETTINGS = {
 
 @pytest.fixture(scope="module")
 def adv_out(trained):
-    """The whole adversarial job on files, with saliency and a method that refuses the model."""
+    """The whole adversarial job on the stored pair, with saliency and a method that refuses the model."""
     from xaibench import methods
+    from xaibench.pairs import load_pair
 
     root = trained[0]
 
@@ -297,12 +298,10 @@ def adv_out(trained):
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(methods.METHODS._entries, "refuses", spec)
         return adv.adversarial_job(
-            data_path=str(root / "data.npz"),
-            weights_path=str(root / "model.pt"),
-            settings=SETTINGS,
-            methods={"saliency": {"method": "saliency", "params": {}}, "gradcam": {"method": "refuses"}},
+            load_pair(str(root / "data.npz"), str(root / "model.pt"), "cpu"),
+            SETTINGS,
+            {"saliency": {"method": "saliency", "params": {}}, "gradcam": {"method": "refuses"}},
             seed=0,
-            device="cpu",
         )
 
 

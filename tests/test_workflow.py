@@ -14,9 +14,12 @@ import pandas as pd
 import pytest
 import yaml
 
+from xaibench.views import VIEWS
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TEST_CONFIG = ROOT / "config" / "test.yaml"
+MINIMAL_CONFIG = ROOT / "config" / "minimal.yaml"
 
 
 def run(*args: str, cwd: Path = ROOT, timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
@@ -86,8 +89,45 @@ def test_dry_run_has_one_explanation_job_per_dataset_model_method(name, tmp_path
     assert counts["evaluate"] == pairs * -(-n_methods // per_job)  # evaluation groups of methods_per_job
     assert counts["train_model"] == pairs
     assert counts["generate_dataset"] == len(config["datasets"])
-    for view in ("occlusion_sweep", "activation_maps", "max_activating", "guided_gradcam_composite"):
+    assert set(config["views"]) == set(VIEWS)  # the shipped configs run every view
+    for view in VIEWS:
         assert counts[f"view_{view}"] == pairs and counts[view] == 1  # one job per pair, one gathering job
+
+
+def test_minimal_config_runs_the_chain_without_views(tmp_path):
+    """Datasets, models, methods and metrics are enough: the defaults that name methods or metrics take
+    configured ones (else the explanation grid would name gradcam, lime and occlusion), and no view runs."""
+    counts = job_counts(
+        snakemake("-n", "--directory", str(tmp_path), "--configfile", str(MINIMAL_CONFIG)).stdout
+    )
+    assert counts == {
+        "generate_dataset": 1,
+        "train_model": 1,
+        "export_onnx": 1,
+        "explain": 2,
+        "evaluate": 2,
+        "aggregate_scores": 1,
+        "figure_explanation_grid": 1,
+        "figure_metric_heatmap": 1,
+        "figure_training_curves": 1,
+        "figure_faithfulness_curves": 1,  # pixel_flipping
+        "all": 1,
+    }
+
+
+def test_views_are_switched_on_and_off_in_the_config(tmp_path):
+    """A view runs when named under views: and not enabled: false; its rules exist only then."""
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["views"]["adversarial"]["enabled"] = False
+    del config["views"]["embeddings"]
+    path = tmp_path / "views.yaml"
+    path.write_text(yaml.safe_dump(config))
+    counts = job_counts(snakemake("-n", "--directory", str(tmp_path), "--configfile", str(path)).stdout)
+    on = set(VIEWS) - {"adversarial", "embeddings"}
+    view_rules = {name for name in counts if name.removeprefix("view_") in VIEWS}
+    assert view_rules == on | {f"view_{view}" for view in on}
+    out = snakemake("-n", "embeddings", "--directory", str(tmp_path), "--configfile", str(path), check=False)
+    assert out.returncode != 0  # no rule embeddings: the view is off
 
 
 def test_bad_config_value_stops_with_the_key_named(tmp_path):
@@ -105,14 +145,19 @@ def test_bad_config_value_stops_with_the_key_named(tmp_path):
     assert "config key seed" in out.stdout + out.stderr
 
 
-def test_bad_cross_reference_is_named(tmp_path):
+@pytest.mark.parametrize("key", ["figures.grid_methods", "views.adversarial.methods"])
+def test_bad_cross_reference_is_named(tmp_path, key):
     config = yaml.safe_load(TEST_CONFIG.read_text())
-    config["figures"]["grid_methods"] = ["gradcam", "no_such_method"]
+    section, name = key.rsplit(".", 1)
+    parent = config
+    for part in section.split("."):
+        parent = parent[part]
+    parent[name] = ["gradcam", "no_such_method"]
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(config))
     out = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(path), check=False)
     assert out.returncode != 0
-    assert "figures.grid_methods" in out.stdout + out.stderr and "no_such_method" in out.stdout + out.stderr
+    assert key in out.stdout + out.stderr and "no_such_method" in out.stdout + out.stderr
 
 
 def test_models_per_dataset_and_finetune_weights_are_inputs(tmp_path):
@@ -182,14 +227,16 @@ def _stage_inputs(workdir: Path, config: dict):
     """The first (dataset, model) pair of the run: its dataset, trained model and evaluation subset."""
     import torch
 
-    from xaibench.datasets import load_dataset
-    from xaibench.models import load_model
+    from xaibench.pairs import load_pair
 
     torch.set_num_threads(1)  # explain/evaluate rules run with threads: 1 (same kernels, same bits)
     dataset_name, model_name = next(iter(config["datasets"])), next(iter(config["models"]))
-    dataset = load_dataset(str(workdir / f"results/data/{dataset_name}.npz"))
-    model = load_model(str(workdir / f"results/models/{dataset_name}/{model_name}/model.pt"))
-    return dataset_name, model_name, dataset, model
+    pair = load_pair(
+        str(workdir / f"results/data/{dataset_name}.npz"),
+        str(workdir / f"results/models/{dataset_name}/{model_name}/model.pt"),
+        "cpu",
+    )
+    return dataset_name, model_name, pair.dataset, pair.model
 
 
 @pytest.mark.slow
@@ -303,9 +350,8 @@ def test_figures_are_non_empty_images(e2e):
     workdir, config = e2e
     figures = sorted((workdir / "results/figures").rglob("*.png"))
     pairs = len(config["datasets"]) * len(config["models"])
-    views = {"feature_visualisation": 1, "embeddings": 1, "adversarial": 3}  # figures per (dataset, model)
-    views |= {"occlusion_sweep": 1, "activation_maps": 1, "max_activating": 1, "guided_gradcam_composite": 1}
-    expected = 3 + len(config["figures"]["curve_metrics"]) * pairs + sum(views.values()) * pairs
+    per_pair = sum(len(VIEWS.get(view).figures) for view in config["views"])  # figures of the views
+    expected = 3 + len(config["figures"]["curve_metrics"]) * pairs + per_pair * pairs
     assert len(figures) == expected, figures
     for png in figures:
         image = imread(png)
@@ -344,3 +390,25 @@ def test_report_has_every_figure(e2e):
     html = report.read_text(errors="replace")
     for name in ("explanation_grid.png", "metric_heatmap.png", "training_curves.png", "pixel_flipping.png"):
         assert name in html, name
+
+
+@pytest.mark.slow
+def test_minimal_config_runs_end_to_end(tmp_path):
+    """config/minimal.yaml (datasets, models, methods, metrics: nothing else) runs through (~45 s on 2 cores):
+    scores of every configured method and metric, the figures, no view."""
+    start = time.perf_counter()
+    snakemake("--cores", "2", "--directory", str(tmp_path), "--configfile", str(MINIMAL_CONFIG), timeout=600)
+    print(f"\nend-to-end run of config/minimal.yaml: {time.perf_counter() - start:.0f} s")
+    config = yaml.safe_load(MINIMAL_CONFIG.read_text())
+    scores = pd.read_csv(tmp_path / "results/tables/scores.tsv", sep="\t")
+    assert set(scores["method"]) == set(config["explain"]["methods"])
+    assert set(scores["metric"]) == set(config["evaluate"]["metrics"])
+    figures = {p.relative_to(tmp_path / "results/figures").as_posix() for p in tmp_path.rglob("*.png")}
+    pair = f"{next(iter(config['datasets']))}/{next(iter(config['models']))}"
+    assert figures == {
+        "explanation_grid.png",
+        "metric_heatmap.png",
+        "training_curves.png",
+        f"faithfulness/{pair}/pixel_flipping.png",
+    }
+    assert not (tmp_path / "results/views").exists()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,43 +24,47 @@ def concat_tables(paths: Sequence[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _pair_of(path: str, depth: int) -> tuple[str, str]:
-    """(dataset, model) from results/<stage>/<dataset>/<model>/<file>."""
-    parts = Path(path).parts
-    return parts[-depth], parts[-depth + 1]
+PairFiles = Mapping[str, Mapping[str, Any]]  # dataset -> model -> path (or -> method -> path)
 
 
-def explain_timing(paths: Sequence[str]) -> pd.DataFrame:
-    """Wall time per explanation job, read from the attribution files."""
+def pair_items(files: PairFiles) -> Iterator[tuple[str, str, Any]]:
+    """(dataset, model, value) of a mapping dataset -> model -> value (the rules' params), in order."""
+    for dataset, models in files.items():
+        for model, value in models.items():
+            yield dataset, model, value
+
+
+def explain_timing(explanations: PairFiles) -> pd.DataFrame:
+    """Wall time per explanation job, read from the attribution files (dataset -> model -> method -> path)."""
     rows = []
-    for path in paths:
-        expl = load_npz(path)
-        dataset, model = _pair_of(path, 3)
-        n = len(expl["indices"])
-        seconds = float(expl["seconds"])
-        rows.append(
-            {
-                "dataset": dataset,
-                "model": model,
-                "method": Path(path).stem,
-                "stage": "explain",
-                "metric": "",
-                "seconds": seconds,
-                "n": n,
-                "seconds_per_image": seconds / n,
-                "nonfinite_values": int((~np.isfinite(expl["attributions"])).sum()),
-            }
-        )
+    for dataset, model, methods in pair_items(explanations):
+        for method, path in methods.items():
+            expl = load_npz(path)
+            n = len(expl["indices"])
+            seconds = float(expl["seconds"])
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "model": model,
+                    "method": method,
+                    "stage": "explain",
+                    "metric": "",
+                    "seconds": seconds,
+                    "n": n,
+                    "seconds_per_image": seconds / n,
+                    "nonfinite_values": int((~np.isfinite(expl["attributions"])).sum()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def training_table(histories: Sequence[str], test_metrics: Sequence[str]) -> pd.DataFrame:
-    """One row per (dataset, model): final-epoch training/validation numbers and test accuracy."""
+def training_table(histories: PairFiles, test_metrics: PairFiles) -> pd.DataFrame:
+    """One row per (dataset, model): final-epoch training/validation numbers and test accuracy (both
+    arguments: dataset -> model -> path)."""
     rows = []
-    for hist_path, metrics_path in zip(histories, test_metrics, strict=True):
-        dataset, model = _pair_of(hist_path, 3)
+    for dataset, model, hist_path in pair_items(histories):
         last = pd.read_csv(hist_path, sep="\t").iloc[-1]
-        metrics = json.loads(Path(metrics_path).read_text())
+        metrics = json.loads(Path(test_metrics[dataset][model]).read_text())
         rows.append(
             {
                 "dataset": dataset,
@@ -76,39 +81,36 @@ def training_table(histories: Sequence[str], test_metrics: Sequence[str]) -> pd.
     return pd.DataFrame(rows)
 
 
-def load_histories(paths: Sequence[str]) -> pd.DataFrame:
-    """Training histories stacked with a ``run`` column "dataset/model"."""
+def load_histories(histories: PairFiles) -> pd.DataFrame:
+    """Training histories (dataset -> model -> path) stacked with a ``run`` column "dataset/model"."""
     frames = []
-    for path in paths:
-        dataset, model = _pair_of(path, 3)
+    for dataset, model, path in pair_items(histories):
         frame = pd.read_csv(path, sep="\t")
         frame.insert(0, "run", f"{dataset}/{model}")
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 
-def explanation_panels(
-    pairs: Sequence[str], data_dir: str, explanations_dir: str, methods: Sequence[str], n_samples: int
-) -> list:
-    """One :class:`xaibench.figures.ExplanationPanel` per "dataset/model" pair: its first ``n_samples``
-    evaluation images with the maps of ``methods`` read from ``explanations_dir/<pair>/<method>.npz``."""
+def explanation_panels(data: Mapping[str, str], explanations: PairFiles, n_samples: int) -> list:
+    """One :class:`xaibench.figures.ExplanationPanel` per (dataset, model) of ``explanations`` (dataset ->
+    model -> method -> path, the methods in column order): its first ``n_samples`` evaluation images (from
+    ``data``: dataset -> path) with the maps of every method."""
     from xaibench.datasets import load_dataset
     from xaibench.figures import ExplanationPanel
 
     panels = []
-    for pair in pairs:
-        dataset_name, _ = pair.split("/")
-        dataset = load_dataset(f"{data_dir}/{dataset_name}.npz")
+    for dataset_name, model_name, methods in pair_items(explanations):
+        dataset = load_dataset(data[dataset_name])
         maps, first = {}, None
-        for method in methods:
-            expl = load_npz(f"{explanations_dir}/{pair}/{method}.npz")
+        for method, path in methods.items():
+            expl = load_npz(path)
             first = first or expl
             maps[method] = expl["attributions"][:n_samples]
         idx = first["indices"][:n_samples]
         names = dataset.class_names
         panels.append(
             ExplanationPanel(
-                title=pair.replace("/", " / "),
+                title=f"{dataset_name} / {model_name}",
                 images=dataset.images[idx],
                 maps=maps,
                 labels=[names[i] for i in first["labels"][:n_samples]],

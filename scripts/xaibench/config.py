@@ -29,3 +29,41 @@ def check_config(config: dict[str, Any], schema_path: str | Path) -> None:
     errors = config_errors(config, schema_path)
     if errors:
         raise ValueError("invalid configuration:\n  " + "\n  ".join(errors))
+
+
+def configured_defaults(config: dict[str, Any], schema_path: str | Path) -> dict[str, list[str]]:
+    """Fill in the defaults that name configured methods or metrics, after the schema's own defaults.
+
+    A schema property with ``x-default-configured: {among: <a.b>, key: <k>, prefer: [...], or_first: n}``
+    and no value in ``config`` (under a parent that is there) becomes the entries of ``config[a][b]`` whose
+    registry name (``entry[k]``) is in ``prefer``, in that order (the first entry of each registry name), or,
+    if none is, the first ``or_first`` entries (none without ``or_first``). A config that names other methods
+    or metrics than the usual ones thus never defaults to one it lacks. Returns the filled keys and values.
+    """
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    filled: dict[str, list[str]] = {}
+
+    def walk(node: dict[str, Any], values: dict[str, Any], path: str) -> None:
+        for name, prop in node.get("properties", {}).items():
+            key = f"{path}.{name}" if path else name
+            if name in values:
+                if isinstance(values[name], dict):
+                    walk(prop, values[name], key)
+            elif "x-default-configured" in prop:
+                values[name] = filled[key] = _configured(config, **prop["x-default-configured"])
+
+    walk(schema, config, "")
+    return filled
+
+
+def _configured(
+    config: dict[str, Any], *, among: str, key: str, prefer: list[str], or_first: int = 0
+) -> list[str]:
+    entries: dict[str, Any] = config
+    for part in among.split("."):
+        entries = entries.get(part) or {}
+    first_of: dict[str, str] = {}
+    for name, entry in entries.items():
+        first_of.setdefault(entry[key], name)
+    chosen = [first_of[p] for p in prefer if p in first_of]
+    return chosen or list(entries)[:or_first]

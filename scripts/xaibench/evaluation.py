@@ -13,13 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xaibench.datasets import load_dataset
 from xaibench.io import load_npz
 from xaibench.logs import config_key
 from xaibench.methods import quantus_explain_func
 from xaibench.metrics import METRICS, PRESETS, MetricResult, evaluate_metric, skipped_result
-from xaibench.models import load_model
-from xaibench.runtime import select_device
+from xaibench.pairs import load_pair
 from xaibench.tables import scores_frame
 
 log = logging.getLogger(__name__)
@@ -56,11 +54,11 @@ def evaluate_explanations(
     Returns the long-form score table, the per-sample curves of curve metrics (config name -> (N, L)),
     and a timing table (metric, seconds, n, seconds_per_image).
     """
-    dev = select_device(device)
+    pair = load_pair(data_path, weights_path, device)
     return _evaluate_one(
-        load_dataset(data_path),
-        load_model(weights_path, dev),
-        dev,
+        pair.dataset,
+        pair.model,
+        pair.device,
         load_npz(attributions_path),
         metrics=metrics,
         method=method,
@@ -90,9 +88,8 @@ def evaluate_methods(
     """
     if set(attributions) != set(methods):
         raise ValueError(f"attributions for {sorted(attributions)} but methods {sorted(methods)}")
-    dev = select_device(device)
-    dataset = load_dataset(data_path)
-    model = load_model(weights_path, dev)
+    pair = load_pair(data_path, weights_path, device)
+    dataset, model, dev = pair.dataset, pair.model, pair.device
     scores, timing, curves = [], [], {}
     for name, path in attributions.items():
         with config_key(f"explain.methods.{name}"):

@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from xaibench.datasets import evaluation_subset, load_dataset
+from xaibench.datasets import evaluation_subset
 from xaibench.io import load_npz, save_npz
 from xaibench.methods import MethodNotApplicable, explain
-from xaibench.models import load_model
-from xaibench.runtime import seed_everything, select_device
+from xaibench.pairs import load_pair
+from xaibench.runtime import seed_everything
 from xaibench.training import predict
 
 
@@ -36,9 +36,8 @@ def explain_subset(
     cannot handle the architecture (``MethodNotApplicable``) leaves NaN maps and the reason in ``note``; the
     evaluation then records every metric as NaN with that note instead of failing the run.
     """
-    dataset = load_dataset(data_path)
-    dev = select_device(device)
-    model = load_model(weights_path, dev)
+    pair = load_pair(data_path, weights_path, device)
+    dataset, model, dev = pair.dataset, pair.model, pair.device
     idx = evaluation_subset(dataset, n_samples, seed)
     images = dataset.images[idx]
     labels = dataset.labels[idx]

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from xaibench.pairs import Pair
 from xaibench.views.input_common import (
-    Pair,
     choose_samples,
     layer_outputs,
     resolve_layers,

@@ -32,7 +32,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,9 @@ import torch
 from torch import nn
 
 from xaibench.registry import Registry
+
+if TYPE_CHECKING:
+    from xaibench.pairs import Pair
 
 log = logging.getLogger(__name__)
 
@@ -282,27 +285,18 @@ def _explain_pair(
 
 
 def adversarial_job(
-    *,
-    data_path: str,
-    weights_path: str,
-    settings: dict[str, Any],
-    methods: dict[str, dict[str, Any]],
-    seed: int,
-    device: str,
+    pair: Pair, settings: dict[str, Any], methods: dict[str, dict[str, Any]], seed: int
 ) -> dict[str, Any]:
-    """The whole view for one (dataset, model): flips, maps, similarity table and maximisation.
+    """The whole view for one (dataset, model) pair: flips, maps, similarity table and maximisation.
 
     ``methods`` maps a name (of ``explain.methods``) to its spec ``{"method": ..., "params": ...}``.
     Returns a dict with the tables (``similarity``, ``flips``, ``maximisation``), the arrays to save and
     what the figures need.
     """
-    from xaibench.datasets import evaluation_subset, load_dataset
-    from xaibench.models import load_model
-    from xaibench.runtime import seed_everything, select_device
+    from xaibench.datasets import evaluation_subset
+    from xaibench.runtime import seed_everything
 
-    dataset = load_dataset(data_path)
-    dev = select_device(device)
-    model = load_model(weights_path, dev)
+    dataset, model, dev = pair.dataset, pair.model, pair.device
     seed_everything(seed)
     n = min(int(settings["n_samples"]), len(dataset.indices("test")))
     idx = evaluation_subset(dataset, n, seed)

@@ -16,7 +16,8 @@ import pandas as pd
 import torch
 
 from xaibench.methods import MethodNotApplicable, explain
-from xaibench.views.input_common import Pair, choose_samples
+from xaibench.pairs import Pair
+from xaibench.views.input_common import choose_samples
 
 __all__ = ["COMPOSITE_METHODS", "composite_table", "guided_gradcam_composite"]
 

@@ -18,12 +18,15 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from xaibench.pairs import Pair
 
 log = logging.getLogger(__name__)
 
@@ -149,21 +152,17 @@ def silhouette(points: np.ndarray, labels: np.ndarray) -> float:
     return float(silhouette_score(points, labels))
 
 
-def embedding_job(
-    *, data_path: str, weights_path: str, settings: dict[str, Any], seed: int, device: str
-) -> dict[str, Any]:
-    """Features of up to ``n_points`` seeded test images, their t-SNE and UMAP coordinates and a summary.
+def embedding_job(pair: Pair, settings: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Features of up to ``n_points`` seeded test images of a (dataset, model) pair, their t-SNE and UMAP
+    coordinates and a summary.
 
     Returns ``table`` (sample, label, prediction, correct, tsne_x, tsne_y, umap_x, umap_y), ``arrays`` to
     save (features, logits, indices, labels), ``summary`` (accuracy, silhouettes, timings) and
     ``class_names``.
     """
-    from xaibench.datasets import evaluation_subset, load_dataset
-    from xaibench.models import load_model
-    from xaibench.runtime import select_device
+    from xaibench.datasets import evaluation_subset
 
-    dataset = load_dataset(data_path)
-    model = load_model(weights_path, select_device(device))
+    dataset, model = pair.dataset, pair.model
     idx = evaluation_subset(dataset, min(int(settings["n_points"]), len(dataset.indices("test"))), seed)
     start = time.perf_counter()
     features, logits = penultimate_features(model, dataset.images[idx])

@@ -23,12 +23,15 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from xaibench.pairs import Pair
 
 __all__ = [
     "FeatureVisResult",
@@ -307,23 +310,18 @@ def result_table(result: FeatureVisResult, start_names: list[str], start_indices
     return pd.DataFrame(rows)
 
 
-def feature_visualisation_job(
-    *, data_path: str, weights_path: str, settings: dict[str, Any], seed: int, device: str
-) -> dict[str, Any]:
-    """Load a (dataset, model) pair and run :func:`run_feature_visualisation` with config ``settings``
+def feature_visualisation_job(pair: Pair, settings: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Run :func:`run_feature_visualisation` on a (dataset, model) pair with config ``settings``
     (``n_images`` real test images as Deep Dream starts, the rest as in the function).
 
     Returns ``result`` (:class:`FeatureVisResult`), ``table`` (:func:`result_table`), ``arrays`` to save,
     ``class_names``, ``value_range`` and ``seconds``."""
-    from xaibench.datasets import evaluation_subset, load_dataset
-    from xaibench.models import load_model
-    from xaibench.runtime import seed_everything, select_device
+    from xaibench.datasets import evaluation_subset
+    from xaibench.runtime import seed_everything
 
     settings = dict(settings)
     n_images = int(settings.pop("n_images"))
-    dataset = load_dataset(data_path)
-    dev = select_device(device)
-    model = load_model(weights_path, dev)
+    dataset, model = pair.dataset, pair.model
     seed_everything(seed)
     picked = evaluation_subset(dataset, min(n_images, len(dataset.indices("test"))), seed)
     start = time.perf_counter()

@@ -1,6 +1,7 @@
 """Helpers shared by the views of inputs (occlusion sweep, activation maps, max/min activating images, guided
-Grad-CAM composite): loading a (dataset, model) pair, picking the shown test samples, sizes given in pixels or
-as fractions of the image, forward hooks that record layer outputs, and the automatic choice of layers.
+Grad-CAM composite): picking the shown test samples, sizes given in pixels or as fractions of the image,
+forward hooks that record layer outputs, and the automatic choice of layers. (A (dataset, model) pair is
+loaded by :func:`xaibench.pairs.load_pair`.)
 """
 
 from __future__ import annotations
@@ -14,35 +15,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from xaibench.datasets import ImageDataset, load_dataset
-from xaibench.models import load_model
-from xaibench.runtime import select_device
+from xaibench.datasets import ImageDataset
 
 __all__ = [
-    "Pair",
     "choose_samples",
     "layer_outputs",
-    "load_pair",
     "pixels",
     "record_layers",
     "resolve_layers",
     "seeded_test_indices",
     "stage_layers",
 ]
-
-
-@dataclass
-class Pair:
-    """A trained model with its dataset, on ``device`` (the model in eval mode)."""
-
-    dataset: ImageDataset
-    model: nn.Module
-    device: torch.device
-
-
-def load_pair(data_path: str, weights_path: str, device: str = "auto") -> Pair:
-    dev = select_device(device)
-    return Pair(load_dataset(data_path), load_model(weights_path, dev), dev)
 
 
 def pixels(value: Any, size: int, key: str) -> int:

@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from xaibench.pairs import Pair
 from xaibench.views.activations import most_variable_channels
-from xaibench.views.input_common import Pair, layer_outputs, resolve_layers, seeded_test_indices, stage_layers
+from xaibench.views.input_common import layer_outputs, resolve_layers, seeded_test_indices, stage_layers
 
 __all__ = ["extremes", "max_activating", "resolve_channels"]
 

@@ -37,7 +37,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from xaibench.views.input_common import Pair, choose_samples, pixels
+from xaibench.pairs import Pair
+from xaibench.views.input_common import choose_samples, pixels
 
 __all__ = [
     "occlusion_sweep",

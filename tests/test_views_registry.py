@@ -1,0 +1,88 @@
+"""The view contract: a view is one register() entry; run_view and gather_view do the rest of a job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xaibench.io import load_npz
+from xaibench.pairs import Pair
+from xaibench.views import VIEWS, ViewOutput, register
+from xaibench.views.jobs import gather_view, run_view
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """VIEWS as it is, restored after the test (which may register views)."""
+    monkeypatch.setattr(VIEWS, "_entries", dict(VIEWS._entries))
+    return VIEWS
+
+
+def _draw(out: ViewOutput, title: str, png: str, pdf: str) -> None:
+    Path(png).write_text(f"{title}: {len(out.tables['rows'])} rows, {out.extra['label']}")
+    Path(pdf).write_text(title)
+
+
+def _register_toy(registry) -> None:
+    @register(
+        "toy",
+        title="Toy",
+        category="Views of inputs",
+        arrays="toy.npz",
+        tables={"rows": "rows.tsv", "raw": "raw.tsv"},
+        unlabelled=("raw",),
+        figures={"picture": _draw},
+        summarise=lambda table: table.groupby(["dataset", "model"], as_index=False)["value"].sum(),
+    )
+    def toy(pair: Pair, settings: dict, seed: int) -> ViewOutput:
+        values = np.arange(settings["n"]) + seed
+        rows = pd.DataFrame({"value": values})
+        return ViewOutput(
+            tables={"rows": rows, "raw": rows.copy()}, arrays={"values": values}, extra={"label": "toy"}
+        )
+
+
+def test_a_registered_view_runs_writes_and_gathers(registry, tmp_path):
+    _register_toy(registry)
+    spec = registry.get("toy")
+    assert spec.gathered == "rows" and not spec.gpu
+    assert spec.captions == {"picture": "view_toy.rst", "table": "view_toy_table.rst"}
+    outputs = {name: str(tmp_path / f"{name}.out") for name in ("arrays", "rows", "raw")}
+    outputs |= {"picture_png": str(tmp_path / "p.png"), "picture_pdf": str(tmp_path / "p.pdf")}
+    pair = Pair(dataset=None, model=None, device="cpu")
+    run_view("toy", pair, {"n": 3}, 10, {"dataset": "ds", "model": "net"}, outputs)
+
+    rows = pd.read_csv(outputs["rows"], sep="\t")
+    assert list(rows.columns) == ["dataset", "model", "value"] and rows["value"].tolist() == [10, 11, 12]
+    assert list(pd.read_csv(outputs["raw"], sep="\t").columns) == ["value"]  # unlabelled
+    np.testing.assert_array_equal(load_npz(outputs["arrays"])["values"], [10, 11, 12])
+    assert Path(outputs["picture_png"]).read_text() == "ds / net: 3 rows, toy"
+
+    gathered = gather_view("toy", [outputs["rows"], outputs["rows"]])
+    assert gathered.to_dict("records") == [{"dataset": "ds", "model": "net", "value": 66}]
+
+
+def test_register_refuses_bad_entries(registry):
+    with pytest.raises(ValueError, match="at least one table"):
+        register("bad", title="t", category="c", tables={}, figures={})
+    with pytest.raises(ValueError, match="unlabelled"):
+        register("bad", title="t", category="c", tables={"a": "a.tsv"}, figures={}, unlabelled=("b",))
+    with pytest.raises(ValueError, match="already registered"):
+        register("adversarial", title="t", category="c", tables={"a": "a.tsv"}, figures={})(lambda *a: None)
+
+
+def test_every_view_declares_consistent_outputs():
+    for name in VIEWS:
+        spec = VIEWS.get(name)
+        assert spec.name == name and spec.tables and spec.figures, name
+        files = [*spec.tables.values(), *([spec.arrays] if spec.arrays else [])]
+        assert len(set(files)) == len(files), f"view {name}: two outputs share a file name"
+        assert spec.category in ("Views of inputs", "Views of the model"), name
+
+
+def test_importing_the_views_is_light(heavy_imports):
+    """The workflow imports xaibench.views when it is parsed (every dry run, every cluster job)."""
+    assert heavy_imports("xaibench.views", ("torch", "matplotlib", "numpy", "pandas")) == []
