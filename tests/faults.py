@@ -14,10 +14,11 @@ sample (sample i gets sample i-1's score: a misaligned result).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
+import pytest
 
 
 def _offset(values: np.ndarray) -> np.ndarray:
@@ -64,3 +65,32 @@ def faulty_evaluate(victim: str, fault: str) -> Callable[..., Any]:
         return dataclasses.replace(result, scores=SCORE_FAULTS[fault](np.asarray(result.scores)))
 
     return evaluate_with_fault
+
+
+def known_answer_tests(
+    kind: str,
+    names: Iterable[str],
+    cases: dict[str, Callable[[Callable[..., Any]], None]],
+    entry: Callable[..., Any],
+    faults: dict[str, Callable[[np.ndarray], np.ndarray]],
+    faulty: Callable[[str, str], Callable[..., Any]],
+) -> tuple[Callable[..., None], ...]:
+    """The three tests of a known-answer file, for ``kind`` ("method" or "metric"): every registered name
+    has a case; each case passes with the library's ``entry``; and fails with ``faulty(name, fault)`` for
+    each of ``faults``. Bind them to ``test_*`` names in the test module for pytest to collect them."""
+
+    def test_every_name_has_a_known_answer() -> None:
+        missing = sorted(set(names) - set(cases))
+        assert not missing, f"{kind}s without a known-answer case in tests/test_known_{kind}s.py: {missing}"
+
+    @pytest.mark.parametrize("name", sorted(cases))
+    def test_known_answer(name: str) -> None:
+        cases[name](entry)
+
+    @pytest.mark.parametrize("fault", sorted(faults))
+    @pytest.mark.parametrize("name", sorted(cases))
+    def test_known_answer_detects_fault(name: str, fault: str) -> None:
+        with pytest.raises(AssertionError):
+            cases[name](faulty(name, fault))
+
+    return test_every_name_has_a_known_answer, test_known_answer, test_known_answer_detects_fault

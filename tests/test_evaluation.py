@@ -26,18 +26,15 @@ def stage_files(tmp_path_factory):
     result = train(dataset, "small_cnn", {"width": 4}, epochs=1, batch_size=32, lr=0.003, seed=0)
     save_model(str(root / "model.pt"), result.model, result.spec)
     spec = {"method": "saliency", "params": {}}
-    summary = explain_subset(
-        data_path=str(root / "data.npz"),
-        weights_path=str(root / "model.pt"),
-        out_path=str(root / "saliency.npz"),
-        spec=spec,
-        seed=0,
-        device="cpu",
-        n_samples=6,
-        batch_size=4,
-        target="label",
-    )
+    summary = _explain_stage(root, root / "saliency.npz", spec)
     return root, spec, summary
+
+
+def _explain_stage(root, out_path, spec, **overrides):
+    """The explain stage (6 test images, seed 0, cpu, target label) on the files of ``stage_files``."""
+    kwargs = {"data_path": str(root / "data.npz"), "weights_path": str(root / "model.pt"), "seed": 0}
+    kwargs |= {"device": "cpu", "n_samples": 6, "batch_size": 4, "target": "label"}
+    return explain_subset(out_path=str(out_path), spec=spec, **(kwargs | overrides))
 
 
 def _evaluate_saliency(root, spec, metrics, seed):
@@ -91,17 +88,7 @@ def test_method_not_applicable_is_recorded_not_fatal(stage_files, monkeypatch, t
 
     root, _, _ = stage_files
     monkeypatch.setattr(explaining, "explain", refuse)
-    summary = explaining.explain_subset(
-        data_path=str(root / "data.npz"),
-        weights_path=str(root / "model.pt"),
-        out_path=str(tmp_path / "lrp.npz"),
-        spec={"method": "lrp", "params": {}},
-        seed=0,
-        device="cpu",
-        n_samples=6,
-        batch_size=4,
-        target="label",
-    )
+    summary = _explain_stage(root, tmp_path / "lrp.npz", {"method": "lrp", "params": {}})
     assert "no rule for this layer" in summary["note"]
     scores, _, _ = evaluate_explanations(
         data_path=str(root / "data.npz"),
@@ -121,17 +108,7 @@ def test_grouped_evaluation_equals_one_job_per_method(stage_files):
     """evaluate_methods (one job scoring several methods) gives each method exactly the rows and curves it
     gets alone; curves are keyed '<method>.<metric>'."""
     root, spec, _ = stage_files
-    explain_subset(
-        data_path=str(root / "data.npz"),
-        weights_path=str(root / "model.pt"),
-        out_path=str(root / "random.npz"),
-        spec={"method": "random", "params": {}},
-        seed=0,
-        device="cpu",
-        n_samples=6,
-        batch_size=4,
-        target="label",
-    )
+    _explain_stage(root, root / "random.npz", {"method": "random", "params": {}})
     metrics = {**METRICS, "pf": {"metric": "pixel_flipping", "params": {"features_in_step": 128}}}
     methods = {"saliency": spec, "random": {"method": "random", "params": {}}}
     common = {"data_path": str(root / "data.npz"), "weights_path": str(root / "model.pt"), "metrics": metrics}
@@ -198,11 +175,9 @@ def test_target_prediction_explains_the_predicted_class(stage_files, tmp_path):
 
     root, _, _ = stage_files
     dataset, model = _stage_inputs(root)
-    common = {"data_path": str(root / "data.npz"), "weights_path": str(root / "model.pt"), "seed": 0}
-    common |= {"device": "cpu", "n_samples": 6, "batch_size": 4}
     spec = {"method": "input_x_gradient", "params": {}}
-    explain_subset(out_path=str(tmp_path / "pred.npz"), spec=spec, target="prediction", **common)
-    explain_subset(out_path=str(tmp_path / "label.npz"), spec=spec, target="label", **common)
+    _explain_stage(root, tmp_path / "pred.npz", spec, target="prediction")
+    _explain_stage(root, tmp_path / "label.npz", spec)
     pred, label = load_npz(str(tmp_path / "pred.npz")), load_npz(str(tmp_path / "label.npz"))
     np.testing.assert_array_equal(pred["targets"], pred["predictions"])
     differs = pred["predictions"] != pred["labels"]

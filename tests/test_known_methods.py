@@ -71,7 +71,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import torch
-from faults import MAP_FAULTS, faulty_explain
+from faults import MAP_FAULTS, faulty_explain, known_answer_tests
 from torch import nn
 from torch.nn import functional as F
 
@@ -758,18 +758,6 @@ CASES: dict[str, Callable[[Explain], None]] = {
 }
 
 
-def test_every_method_has_a_known_answer():
-    missing = sorted(set(METHODS.names()) - set(CASES))
-    assert not missing, f"methods without a known-answer case in tests/test_known_methods.py: {missing}"
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_known_answer(name):
-    CASES[name](explain)
-
-
-@pytest.mark.parametrize("fault", sorted(MAP_FAULTS))
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_known_answer_detects_fault(name, fault):
-    with pytest.raises(AssertionError):
-        CASES[name](faulty_explain(name, fault))
+test_every_method_has_a_known_answer, test_known_answer, test_known_answer_detects_fault = known_answer_tests(
+    "method", METHODS.names(), CASES, explain, MAP_FAULTS, faulty_explain
+)

@@ -58,7 +58,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from faults import SCORE_FAULTS, faulty_evaluate
+from faults import SCORE_FAULTS, faulty_evaluate, known_answer_tests
 
 from xaibench.metrics import METRICS, evaluate_metric
 
@@ -643,18 +643,6 @@ CASES: dict[str, Callable[[Callable], None]] = {
 }
 
 
-def test_every_metric_has_a_known_answer():
-    missing = sorted(set(METRICS.names()) - set(CASES))
-    assert not missing, f"metrics without a known-answer case in tests/test_known_metrics.py: {missing}"
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_known_answer(name):
-    CASES[name](evaluate_metric)
-
-
-@pytest.mark.parametrize("fault", sorted(SCORE_FAULTS))
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_known_answer_detects_fault(name, fault):
-    with pytest.raises(AssertionError):
-        CASES[name](faulty_evaluate(name, fault))
+test_every_metric_has_a_known_answer, test_known_answer, test_known_answer_detects_fault = known_answer_tests(
+    "metric", METRICS.names(), CASES, evaluate_metric, SCORE_FAULTS, faulty_evaluate
+)

@@ -16,15 +16,9 @@ import pytest
 import torch
 from torch import nn
 
-from xaibench.methods import (
-    METHODS,
-    MethodNotApplicable,
-    MethodSpec,
-    explain,
-    method_params,
-    quantus_explain_func,
-    superpixels,
-)
+from xaibench.methods import METHODS, MethodNotApplicable, MethodSpec, explain, method_params
+from xaibench.methods.core import quantus_explain_func
+from xaibench.methods.perturbation import superpixels
 from xaibench.models import build_model
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -510,17 +504,6 @@ def _torchvision_model(arch: str, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny batches gain little from intra-op threads, and while another process keeps the cores busy two
-    OpenMP threads stall each other: measured 20-50x slower on 2 cores (DenseNet-121 LRP, 2 images: 35 s
-    with 2 threads, 0.8 s with 1)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def arch_model():
     cache: dict[str, tuple[nn.Module, dict[str, torch.Tensor]]] = {}
@@ -536,7 +519,7 @@ def arch_model():
 
 @pytest.mark.parametrize("name", [n for n in METHODS.names() if n not in SEPARATELY])
 @pytest.mark.parametrize("arch", ARCHITECTURES)
-def test_method_on_architecture(arch, name, arch_model, tiny_batch, one_thread):
+def test_method_on_architecture(arch, name, arch_model, tiny_batch, one_torch_thread):
     model, state = arch_model(arch)
     x, y = torch.from_numpy(tiny_batch[0][:2]), torch.from_numpy(tiny_batch[1][:2])
     if (arch, name) in NOT_APPLICABLE:
@@ -572,7 +555,7 @@ def test_method_on_architecture(arch, name, arch_model, tiny_batch, one_thread):
     assert after.keys() == state.keys() and all(torch.equal(after[k], state[k]) for k in state)
 
 
-def test_score_cam_on_resnet18(one_thread):
+def test_score_cam_on_resnet18(one_torch_thread):
     model = _torchvision_model("resnet18")
     state = {k: v.clone() for k, v in model.state_dict().items()}
     x = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(0))
@@ -598,7 +581,7 @@ def _canonized_logits(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> np.
     ("arch", "composite"),
     [("resnet18", "epsilon_plus"), ("densenet121", "epsilon_plus"), ("efficientnet_b0", "epsilon_gamma_box")],
 )
-def test_lrp_conserves_relevance_on_architecture(arch, composite, arch_model, tiny_batch, one_thread):
+def test_lrp_conserves_relevance_on_architecture(arch, composite, arch_model, tiny_batch, one_torch_thread):
     """Without biases and BatchNorm shifts, LRP with the architecture's canonizers redistributes the logit
     exactly: residual sums (ResNet, EfficientNet), concatenations and pre-activation BatchNorms (DenseNet)
     and squeeze-excitation gates (EfficientNet) lose no relevance. (EfficientNet's SiLUs rule out z+.)"""
@@ -620,7 +603,7 @@ def test_lrp_conserves_relevance_on_architecture(arch, composite, arch_model, ti
         np.testing.assert_allclose(relevance, logits, rtol=1e-3)
 
 
-def test_stock_torchvision_models(one_thread):
+def test_stock_torchvision_models(one_torch_thread):
     """Models straight from torchvision: reused / in-place ReLUs and unknown structures are handled or
     refused with the reason, never an obscure failure."""
     import torchvision

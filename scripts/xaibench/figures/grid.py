@@ -30,6 +30,7 @@ from xaibench.figures.common import (
     save_figure,
     wrap_text,
 )
+from xaibench.figures.layout import gapped_rows, inch_margins
 from xaibench.figures.names import method_labels
 
 OVERLAY_ALPHA = (0.0, 0.75)  # heatmap opacity at |value| = 0 and |value| = 1
@@ -141,21 +142,10 @@ def plot_explanation_grid(
     height = top + bottom + grid_h
     fig = new_figure(width, height)
 
-    height_ratios: list[float] = []
-    for i, (_, images, _, _) in enumerate(prepared):
-        if i:
-            height_ratios.append(gap)
-        height_ratios.extend([cell] * images.shape[0])
+    height_ratios = gapped_rows((images.shape[0] for _, images, _, _ in prepared), cell, gap)
+    margins = inch_margins(width, height, left=left, right=right, top=top, bottom=bottom)
     grid = fig.add_gridspec(
-        len(height_ratios),
-        n_cols,
-        height_ratios=height_ratios,
-        left=left / width,
-        right=1 - right / width,
-        top=1 - top / height,
-        bottom=bottom / height,
-        wspace=0.04,
-        hspace=0.04,
+        len(height_ratios), n_cols, height_ratios=height_ratios, wspace=0.04, hspace=0.04, **margins
     )
 
     header_size, label_size = 8.5, 7

@@ -33,6 +33,7 @@ from xaibench.figures.common import (
     save_figure,
     wrap_text,
 )
+from xaibench.figures.layout import gapped_rows, inch_margins
 from xaibench.figures.names import method_label
 
 __all__ = [
@@ -142,9 +143,7 @@ def plot_occlusion_sweep(
     cbar_h, bars_h = 0.7, 2.3
     fig_h = top + grid_h + cbar_h + bars_h + 0.1
     fig = Figure(figsize=(fig_w, fig_h))
-    ratios: list[float] = []
-    for i in range(n):
-        ratios += ([gap] if i else []) + [cell] * len(strides)
+    ratios = gapped_rows([len(strides)] * n, cell, gap)
     grid_w = sum(widths)
     x0 = (fig_w - grid_w + left - right) / 2
     grid = fig.add_gridspec(
@@ -259,9 +258,7 @@ def plot_activation_maps(
     summary_h = [max(0.55, 0.16 * len(names) + 0.25) for _ in layers]
     fig_h = top + maps_h + 0.9 + sum(summary_h) + 0.55 * n_layers + 0.3
     fig = Figure(figsize=(fig_w, fig_h))
-    ratios: list[float] = []
-    for i in range(n):
-        ratios += ([gap] if i else []) + [cell] * n_layers
+    ratios = gapped_rows([n_layers] * n, cell, gap)
     grid = fig.add_gridspec(
         len(ratios),
         len(widths),
@@ -458,16 +455,9 @@ def plot_guided_gradcam_composite(
     fig_w = left + right + 4 * cell + 0.3
     fig_h = top + n * cell + bottom
     fig = Figure(figsize=(fig_w, fig_h))
+    margins = inch_margins(fig_w, fig_h, left=left, right=right, top=top, bottom=bottom)
     grid = fig.add_gridspec(
-        n,
-        5,
-        width_ratios=[cell, 0.3, cell, cell, cell],
-        left=left / fig_w,
-        right=1 - right / fig_w,
-        top=1 - top / fig_h,
-        bottom=bottom / fig_h,
-        wspace=0.05,
-        hspace=0.08,
+        n, 5, width_ratios=[cell, 0.3, cell, cell, cell], wspace=0.05, hspace=0.08, **margins
     )
     headers = {
         "gradcam": method_label("gradcam") + "\n(class-discriminative)",

@@ -38,6 +38,17 @@ def _require_relu_network(method: str, model: nn.Module) -> None:
         )
 
 
+def _relu_backprop(
+    method: str, captum_class: str, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
+    """Captum's ``captum_class`` (GuidedBackprop or Deconvolution) on a ReLU network."""
+    import captum.attr
+
+    _require_relu_network(method, model)
+    explainer = getattr(captum.attr, captum_class)(without_inplace(model))
+    return explainer.attribute(grad_input(inputs), target=targets)
+
+
 @register(
     "guided_backprop",
     library="captum",
@@ -45,10 +56,7 @@ def _require_relu_network(method: str, model: nn.Module) -> None:
 )
 def guided_backprop(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Needs a ReLU network (:class:`MethodNotApplicable` otherwise)."""
-    from captum.attr import GuidedBackprop
-
-    _require_relu_network("guided_backprop", model)
-    return GuidedBackprop(without_inplace(model)).attribute(grad_input(inputs), target=targets)
+    return _relu_backprop("guided_backprop", "GuidedBackprop", model, inputs, targets)
 
 
 @register(
@@ -58,10 +66,7 @@ def guided_backprop(model: nn.Module, inputs: torch.Tensor, targets: torch.Tenso
 )
 def deconvolution(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Needs a ReLU network (:class:`MethodNotApplicable` otherwise)."""
-    from captum.attr import Deconvolution
-
-    _require_relu_network("deconvolution", model)
-    return Deconvolution(without_inplace(model)).attribute(grad_input(inputs), target=targets)
+    return _relu_backprop("deconvolution", "Deconvolution", model, inputs, targets)
 
 
 @register(

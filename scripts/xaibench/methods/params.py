@@ -80,3 +80,16 @@ def seeded(seed: int, device: torch.device) -> Iterator[None]:
 def value_range(image: torch.Tensor) -> float:
     """max - min of one image over all its channels (the scale of the noise of SmoothGrad and friends)."""
     return float(image.max() - image.min())
+
+
+def separable_gaussian_blur(x: torch.Tensor, sigma: float, radius: int, pad_mode: str) -> torch.Tensor:
+    """Gaussian blur of (N, C, H, W), each channel on its own: a row then a column pass of the kernel
+    exp(-t^2 / (2 sigma^2)), t = -radius..radius, normalised to sum 1, with borders padded by
+    ``nn.functional.pad(mode=pad_mode)``."""
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    c = x.shape[1]
+    out = torch.nn.functional.pad(x, (radius, radius, radius, radius), mode=pad_mode)
+    out = torch.nn.functional.conv2d(out, kernel.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    return torch.nn.functional.conv2d(out, kernel.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)

@@ -21,6 +21,7 @@ from xaibench.methods.params import (
     positive_int,
     seed_value,
     seeded,
+    separable_gaussian_blur,
     value_range,
 )
 
@@ -130,15 +131,9 @@ BASELINE_KINDS = ("zero", "uniform", "blur", "mixed")
 
 
 def _blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (1, C, H, W) with standard deviation ``sigma`` px, replicated borders."""
-    radius = max(1, int(np.ceil(3 * sigma)))
-    offsets = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
-    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    n_channels = image.shape[1]
-    x = nn.functional.pad(image, (radius, radius, radius, radius), mode="replicate")
-    x = nn.functional.conv2d(x, kernel.view(1, 1, 1, -1).repeat(n_channels, 1, 1, 1), groups=n_channels)
-    return nn.functional.conv2d(x, kernel.view(1, 1, -1, 1).repeat(n_channels, 1, 1, 1), groups=n_channels)
+    """Gaussian blur of (1, C, H, W) with standard deviation ``sigma`` px (radius 3 sigma), replicated
+    borders."""
+    return separable_gaussian_blur(image, sigma, max(1, int(np.ceil(3 * sigma))), "replicate")
 
 
 def baseline_distribution(image: torch.Tensor, kind: str, n: int, seed: int) -> torch.Tensor:

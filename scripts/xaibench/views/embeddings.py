@@ -86,15 +86,21 @@ def _reduce(features: np.ndarray, pca_dims: int, seed: int) -> np.ndarray:
     return x.astype(np.float32)
 
 
+def _n_points(features: np.ndarray, minimum: int, method: str) -> int:
+    """The number of points, checked against the least ``method`` needs."""
+    n = len(features)
+    if n < minimum:
+        raise ValueError(f"{method} needs at least {minimum} points, got {n}")
+    return n
+
+
 def tsne_2d(
     features: np.ndarray, *, perplexity: float = 30.0, max_iter: int = 500, seed: int = 0
 ) -> np.ndarray:
     """Seeded 2D t-SNE (PCA initialisation); the perplexity is capped at (n - 1) / 3 for small n."""
+    n = _n_points(features, 4, "t-SNE")
     from sklearn.manifold import TSNE
 
-    n = len(features)
-    if n < 4:
-        raise ValueError(f"t-SNE needs at least 4 points, got {n}")
     perplexity = min(float(perplexity), (n - 1) / 3)
     tsne = TSNE(n_components=2, perplexity=perplexity, max_iter=max_iter, init="pca", random_state=seed)
     return tsne.fit_transform(features).astype(np.float32)
@@ -119,11 +125,9 @@ def umap_2d(
     features: np.ndarray, *, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0
 ) -> np.ndarray:
     """Seeded 2D UMAP on an exact kNN graph; ``n_neighbors`` is capped at n - 1."""
+    n = _n_points(features, 3, "UMAP")
     from sklearn.neighbors import NearestNeighbors
 
-    n = len(features)
-    if n < 3:
-        raise ValueError(f"UMAP needs at least 3 points, got {n}")
     k = max(2, min(int(n_neighbors), n - 1))
     dist, idx = NearestNeighbors(n_neighbors=k).fit(features).kneighbors(features)
     with warnings.catch_warnings():

@@ -30,6 +30,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from xaibench.methods.params import separable_gaussian_blur
+
 if TYPE_CHECKING:
     from xaibench.pairs import Pair
 
@@ -115,13 +117,7 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     radius = min(radius, x.shape[-1] - 1, x.shape[-2] - 1)
     if radius < 1:
         return x
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    c = x.shape[1]
-    out = nn.functional.pad(x, (radius, radius, radius, radius), mode="reflect")
-    out = nn.functional.conv2d(out, kernel.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    return nn.functional.conv2d(out, kernel.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+    return separable_gaussian_blur(x, sigma, radius, "reflect")
 
 
 def objective_values(
