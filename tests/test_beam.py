@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xaibench.datasets import load_dataset, save_dataset
 from xaibench.datasets.beam import ANOMALIES, beam_profiles
 
 SMALL = {"n_train": 140, "n_val": 28, "n_test": 42}
@@ -170,16 +169,6 @@ def test_subset_of_anomalies_and_image_size():
     assert ds.masks[ds.labels == 1].any(axis=(1, 2, 3)).all()
 
 
-def test_round_trip(tmp_path, beam):
-    path = tmp_path / "beam.npz"
-    save_dataset(str(path), beam)
-    back = load_dataset(str(path))
-    np.testing.assert_array_equal(back.images, beam.images)
-    np.testing.assert_array_equal(back.masks, beam.masks)
-    np.testing.assert_array_equal(back.params["smear_weights"], beam.params["smear_weights"])
-    assert back.class_names == beam.class_names
-
-
 @pytest.mark.parametrize(
     ("params", "message"),
     [
@@ -203,19 +192,3 @@ def test_round_trip(tmp_path, beam):
 def test_bad_parameters_are_named(params, message):
     with pytest.raises(ValueError, match=message):
         beam_profiles(seed=0, **{"n_train": 4, "n_val": 0, "n_test": 0, **params})
-
-
-def test_unknown_keyword_names_the_key_through_make_dataset():
-    from xaibench.datasets import make_dataset  # the beam module registered itself on import
-
-    with pytest.raises(ValueError, match="colour"):
-        make_dataset("beam_profiles", seed=0, n_train=4, n_val=0, n_test=0, colour="red")
-
-
-@pytest.mark.slow
-def test_small_cnn_learns_the_anomaly_classes():
-    from xaibench.training import train
-
-    ds = beam_profiles(seed=0, n_train=2000, n_val=200, n_test=700)
-    result = train(ds, "small_cnn", {"width": 8}, epochs=3, batch_size=64, lr=0.003, seed=0)
-    assert result.test_metrics["test_accuracy"] > 0.7  # chance: 1/7

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from xaibench.datasets import load_dataset, save_dataset
 from xaibench.datasets.counting import counting
 
 SMALL = {"n_train": 300, "n_val": 50, "n_test": 100}
@@ -120,15 +119,6 @@ def test_larger_images():
     np.testing.assert_array_equal([ndimage.label(m[0])[1] for m in ds.masks], ds.params["k"])
 
 
-def test_round_trip(tmp_path, count_ds):
-    path = tmp_path / "counting.npz"
-    save_dataset(str(path), count_ds)
-    back = load_dataset(str(path))
-    np.testing.assert_array_equal(back.masks, count_ds.masks)
-    np.testing.assert_array_equal(back.params["object_radius"], count_ds.params["object_radius"])
-    assert back.class_names == count_ds.class_names
-
-
 @pytest.mark.parametrize(
     ("params", "message"),
     [
@@ -150,19 +140,3 @@ def test_round_trip(tmp_path, count_ds):
 def test_bad_parameters_are_named(params, message):
     with pytest.raises(ValueError, match=message):
         counting(seed=0, **{"n_train": 20, "n_val": 0, "n_test": 0, **params})
-
-
-def test_unknown_keyword_names_the_key_through_make_dataset():
-    from xaibench.datasets import make_dataset  # the counting module registered itself on import
-
-    with pytest.raises(ValueError, match="colour"):
-        make_dataset("counting", seed=0, n_train=4, n_val=0, n_test=0, colour="red")
-
-
-@pytest.mark.slow
-def test_small_cnn_learns_to_count():
-    from xaibench.training import train
-
-    ds = counting(seed=0, n_train=3000, n_val=200, n_test=500)
-    result = train(ds, "small_cnn", {"width": 8}, epochs=6, batch_size=64, lr=0.01, seed=0)
-    assert result.test_metrics["test_accuracy"] > 0.7  # chance: 1/5

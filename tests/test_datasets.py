@@ -114,6 +114,41 @@ def test_bad_parameters_are_named(params, message):
         make_dataset("triangles_squares", seed=0, n_train=4, n_val=0, n_test=0, **params)
 
 
+@pytest.mark.parametrize("generator", ["counting", "beam_profiles"])
+def test_round_trip_keeps_every_array(tmp_path, generator):
+    ds = make_dataset(generator, seed=0, n_train=6, n_val=2, n_test=2)
+    path = tmp_path / f"{generator}.npz"
+    save_dataset(str(path), ds)
+    back = load_dataset(str(path))
+    saved, loaded = ds.to_arrays(), back.to_arrays()
+    assert saved.keys() == loaded.keys() and back.class_names == ds.class_names
+    for key, value in saved.items():
+        np.testing.assert_array_equal(loaded[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize("generator", ["counting", "beam_profiles"])
+def test_unknown_keyword_names_the_key_through_make_dataset(generator):
+    with pytest.raises(ValueError, match="colour"):
+        make_dataset(generator, seed=0, n_train=4, n_val=0, n_test=0, colour="red")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("generator", "sizes", "epochs", "lr"),
+    [
+        ("counting", (3000, 200, 500), 6, 0.01),  # chance: 1/5
+        ("beam_profiles", (2000, 200, 700), 3, 0.003),  # the anomaly classes; chance: 1/7
+    ],
+)
+def test_small_cnn_learns_the_classes(generator, sizes, epochs, lr):
+    from xaibench.training import train
+
+    n_train, n_val, n_test = sizes
+    ds = make_dataset(generator, seed=0, n_train=n_train, n_val=n_val, n_test=n_test)
+    result = train(ds, "small_cnn", {"width": 8}, epochs=epochs, batch_size=64, lr=lr, seed=0)
+    assert result.test_metrics["test_accuracy"] > 0.7
+
+
 def test_dataset_modules_import_the_core_not_the_package():
     """Imports go one way (package -> family -> core): no dataset module imports the package back."""
     modules = sorted(DATASETS_DIR.rglob("*.py"))

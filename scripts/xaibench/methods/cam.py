@@ -34,36 +34,52 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch import nn
 
-from xaibench.methods.core import grad_input, not_applicable, register, without_inplace
+from xaibench.methods.core import grad_input, named, not_applicable, register, without_inplace
 from xaibench.methods.params import bad_param, positive_int
 from xaibench.models import get_cam_layer
 
 
-@register(
-    "gradcam",
-    library="captum",
-    description="Grad-CAM on the model's CAM layer, ReLU'd and bilinearly upsampled (Selvaraju 2017)",
-)
-def gradcam(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
-    relu_attributions: bool = True,
-    interpolate_mode: str = "bilinear",
+def _cam_method(
+    method: str, body: Callable[..., torch.Tensor], relu_default: bool, doc: str | None
+) -> Callable[..., torch.Tensor]:
+    """Method ``method`` with the CAM family's parameters: ``body(model, inputs, targets, relu, mode)`` where
+    ``relu`` is ``relu_attributions`` (default ``relu_default``) and ``mode`` is ``interpolate_mode``."""
+
+    def explain(
+        model,
+        inputs,
+        targets,
+        relu_attributions: bool = relu_default,
+        interpolate_mode: str = "bilinear",
+    ) -> torch.Tensor:
+        return body(model, inputs, targets, relu_attributions, interpolate_mode)
+
+    return named(explain, method, doc)
+
+
+def _gradcam(
+    model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, relu: bool, mode: str
 ) -> torch.Tensor:
     from captum.attr import LayerAttribution, LayerGradCam
 
     model = without_inplace(model)
     cam = LayerGradCam(model, get_cam_layer(model)).attribute(
-        grad_input(inputs), target=targets, relu_attributions=bool(relu_attributions)
+        grad_input(inputs), target=targets, relu_attributions=bool(relu)
     )
-    return LayerAttribution.interpolate(cam, tuple(inputs.shape[-2:]), interpolate_mode=interpolate_mode)
+    return LayerAttribution.interpolate(cam, tuple(inputs.shape[-2:]), interpolate_mode=mode)
+
+
+gradcam = register(
+    "gradcam",
+    library="captum",
+    description="Grad-CAM on the model's CAM layer, ReLU'd and bilinearly upsampled (Selvaraju 2017)",
+)(_cam_method("gradcam", _gradcam, True, None))
 
 
 INTERPOLATE_MODES = ("nearest", "bilinear", "bicubic", "area")
@@ -129,29 +145,32 @@ def _gap_linear_head(model: nn.Module, features: torch.Tensor, logits: torch.Ten
     )
 
 
-@register(
-    "cam",
-    library="xaibench",
-    description="CAM: final linear weights x last conv feature maps, upsampled (Zhou et al. 2016)",
-)
-def cam(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
-    relu_attributions: bool = False,
-    interpolate_mode: str = "bilinear",
+def _cam(
+    model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, relu: bool, mode: str
 ) -> torch.Tensor:
-    """M_c = sum_k w_ck A_k (the bias is left out, as in the paper: mean(M_c) + b_c is the logit), for models
-    whose logits are linear(GAP(CAM layer)) (:class:`MethodNotApplicable` otherwise). Signed by default as in
-    the paper; ``relu_attributions=True`` keeps the positive evidence only, like Grad-CAM."""
-
     features, logits = _layer_output(model, get_cam_layer(model), inputs.detach())
     linear = _gap_linear_head(model, features, logits)
     weights = linear.weight.detach()[targets]  # (n, K)
     maps = torch.einsum("nk,nkhw->nhw", weights.to(features.dtype), features)
-    if relu_attributions:
+    if relu:
         maps = maps.clamp(min=0)
-    return _upsample(maps, tuple(inputs.shape[-2:]), interpolate_mode, "cam")
+    return _upsample(maps, tuple(inputs.shape[-2:]), mode, "cam")
+
+
+cam = register(
+    "cam",
+    library="xaibench",
+    description="CAM: final linear weights x last conv feature maps, upsampled (Zhou et al. 2016)",
+)(
+    _cam_method(
+        "cam",
+        _cam,
+        False,
+        """M_c = sum_k w_ck A_k (the bias is left out, as in the paper: mean(M_c) + b_c is the logit), for
+    models whose logits are linear(GAP(CAM layer)) (:class:`MethodNotApplicable` otherwise). Signed by default
+    as in the paper; ``relu_attributions=True`` keeps the positive evidence only, like Grad-CAM.""",
+    )
+)
 
 
 @functools.cache
@@ -241,22 +260,20 @@ def _package_cam(
     return _upsample(maps, tuple(inputs.shape[-2:]), interpolate_mode, method)
 
 
-@register(
+gradcam_plus_plus = register(
     "gradcam_plus_plus",
     library="grad-cam",
     description="Grad-CAM++: channel weights from 2nd/3rd-order gradient terms (Chattopadhyay et al. 2018)",
-)
-def gradcam_plus_plus(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
-    relu_attributions: bool = True,
-    interpolate_mode: str = "bilinear",
-) -> torch.Tensor:
-    """``pytorch_grad_cam.GradCAMPlusPlus`` weights (the paper's closed form with the exponential output
+)(
+    _cam_method(
+        "gradcam_plus_plus",
+        functools.partial(_package_cam, "gradcam_plus_plus"),
+        True,
+        """``pytorch_grad_cam.GradCAMPlusPlus`` weights (the paper's closed form with the exponential output
     replaced by the logit, eq. 19) on the CAM layer; ReLU'd (the paper's and the package's) unless
-    ``relu_attributions=False``, upsampled, not normalised."""
-    return _package_cam("gradcam_plus_plus", model, inputs, targets, relu_attributions, interpolate_mode)
+    ``relu_attributions=False``, upsampled, not normalised.""",
+    )
+)
 
 
 @register(

@@ -84,6 +84,14 @@ def register(name: str, *, library: str, description: str) -> Callable[[Callable
     return decorator
 
 
+def named(fn: Callable[..., torch.Tensor], name: str, doc: str | None) -> Callable[..., torch.Tensor]:
+    """``fn``, built by a factory shared by several methods, renamed to ``name`` with docstring ``doc``
+    (so :func:`register` and the docs see one function per method, its signature written once)."""
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    return fn
+
+
 def grad_input(inputs: torch.Tensor) -> torch.Tensor:
     """A leaf copy of ``inputs`` that requires gradients (the caller's tensor is never touched)."""
     return inputs.detach().clone().requires_grad_(True)

@@ -8,11 +8,13 @@ over all channels), as in Smilkov et al. (2017), so one config serves datasets o
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
-from xaibench.methods.core import grad_input, register
-from xaibench.methods.params import nonnegative_float, positive_int, seed_value, seeded, value_range
+from xaibench.methods.core import grad_input, named, register
+from xaibench.methods.params import nonnegative_float, per_image, positive_int, seed_value, value_range
 
 
 @register(
@@ -58,65 +60,63 @@ def _noise_tunnel(
         )
     seed = seed_value(method, seed)
     tunnel = NoiseTunnel(Saliency(model))
-    maps = []
-    for i in range(inputs.shape[0]):
-        image = inputs[i : i + 1].detach()
-        with seeded(seed, image.device):
-            maps.append(
-                tunnel.attribute(
-                    image,
-                    nt_type=method,
-                    nt_samples=n_samples,
-                    nt_samples_batch_size=nt_samples_batch_size,
-                    stdevs=stdevs * value_range(image),
-                    target=targets[i : i + 1],
-                    abs=bool(abs),
-                )
-            )
-    return torch.cat(maps)
+    return per_image(
+        inputs,
+        seed,
+        lambda i, image: tunnel.attribute(
+            image,
+            nt_type=method,
+            nt_samples=n_samples,
+            nt_samples_batch_size=nt_samples_batch_size,
+            stdevs=stdevs * value_range(image),
+            target=targets[i : i + 1],
+            abs=bool(abs),
+        ),
+    )
 
 
-@register(
+def _noise_tunnel_method(nt_type: str, doc: str) -> Callable[..., torch.Tensor]:
+    """Method ``nt_type`` ("smoothgrad" or "vargrad"): :func:`_noise_tunnel` with the shared parameters."""
+
+    def method(
+        model,
+        inputs,
+        targets,
+        n_samples: int = 16,
+        stdevs: float = 0.15,
+        nt_samples_batch_size: int | None = None,
+        abs: bool = False,
+        seed: int = 0,
+    ) -> torch.Tensor:
+        return _noise_tunnel(
+            nt_type, model, inputs, targets, n_samples, stdevs, nt_samples_batch_size, abs, seed
+        )
+
+    return named(method, nt_type, doc)
+
+
+smoothgrad = register(
     "smoothgrad",
     library="captum",
     description="SmoothGrad: input gradient averaged over noisy copies (Smilkov et al. 2017)",
-)
-def smoothgrad(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
-    n_samples: int = 16,
-    stdevs: float = 0.15,
-    nt_samples_batch_size: int | None = None,
-    abs: bool = False,
-    seed: int = 0,
-) -> torch.Tensor:
-    """Captum ``NoiseTunnel(Saliency)``, ``nt_type="smoothgrad"``: the mean gradient of the target logit over
-    ``n_samples`` copies with Gaussian noise of standard deviation ``stdevs`` x (max - min of the image)
+)(
+    _noise_tunnel_method(
+        "smoothgrad",
+        """Captum ``NoiseTunnel(Saliency)``, ``nt_type="smoothgrad"``: the mean gradient of the target logit
+    over ``n_samples`` copies with Gaussian noise of standard deviation ``stdevs`` x (max - min of the image)
     (Smilkov et al.: 10-20% works best). ``abs=False`` averages the signed gradients (the paper's definition);
-    ``abs=True`` their magnitudes. ``nt_samples_batch_size``: noisy copies per forward pass (None: all)."""
-    return _noise_tunnel(
-        "smoothgrad", model, inputs, targets, n_samples, stdevs, nt_samples_batch_size, abs, seed
+    ``abs=True`` their magnitudes. ``nt_samples_batch_size``: noisy copies per forward pass (None: all).""",
     )
+)
 
-
-@register(
+vargrad = register(
     "vargrad",
     library="captum",
     description="VarGrad: variance of the input gradient over noisy copies (Adebayo et al. 2018)",
-)
-def vargrad(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
-    n_samples: int = 16,
-    stdevs: float = 0.15,
-    nt_samples_batch_size: int | None = None,
-    abs: bool = False,
-    seed: int = 0,
-) -> torch.Tensor:
-    """Captum ``NoiseTunnel(Saliency)``, ``nt_type="vargrad"``: the per-pixel variance of the gradient over
-    the noisy copies (non-negative); parameters as :func:`smoothgrad`."""
-    return _noise_tunnel(
-        "vargrad", model, inputs, targets, n_samples, stdevs, nt_samples_batch_size, abs, seed
+)(
+    _noise_tunnel_method(
+        "vargrad",
+        """Captum ``NoiseTunnel(Saliency)``, ``nt_type="vargrad"``: the per-pixel variance of the gradient
+    over the noisy copies (non-negative); parameters as :func:`smoothgrad`.""",
     )
+)

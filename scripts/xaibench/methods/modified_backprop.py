@@ -6,10 +6,19 @@ the backward pass of ``nn.ReLU`` modules, and would pass e.g. EfficientNet's SiL
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
-from xaibench.methods.core import activation_types, grad_input, not_applicable, register, without_inplace
+from xaibench.methods.core import (
+    activation_types,
+    grad_input,
+    named,
+    not_applicable,
+    register,
+    without_inplace,
+)
 from xaibench.models import get_cam_layer
 
 # Normalising output layers: Guided Backprop/DeconvNet are unaffected by them.
@@ -38,35 +47,30 @@ def _require_relu_network(method: str, model: nn.Module) -> None:
         )
 
 
-def _relu_backprop(
-    method: str, captum_class: str, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor
-) -> torch.Tensor:
-    """Captum's ``captum_class`` (GuidedBackprop or Deconvolution) on a ReLU network."""
-    import captum.attr
+def _relu_backprop_method(method: str, captum_class: str) -> Callable[..., torch.Tensor]:
+    """Method ``method``: Captum's ``captum_class`` (GuidedBackprop or Deconvolution) on a ReLU network."""
 
-    _require_relu_network(method, model)
-    explainer = getattr(captum.attr, captum_class)(without_inplace(model))
-    return explainer.attribute(grad_input(inputs), target=targets)
+    def explain(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        import captum.attr
+
+        _require_relu_network(method, model)
+        explainer = getattr(captum.attr, captum_class)(without_inplace(model))
+        return explainer.attribute(grad_input(inputs), target=targets)
+
+    return named(explain, method, "Needs a ReLU network (:class:`MethodNotApplicable` otherwise).")
 
 
-@register(
+guided_backprop = register(
     "guided_backprop",
     library="captum",
     description="Guided Backpropagation: ReLU gradients clipped at zero (Springenberg 2015)",
-)
-def guided_backprop(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Needs a ReLU network (:class:`MethodNotApplicable` otherwise)."""
-    return _relu_backprop("guided_backprop", "GuidedBackprop", model, inputs, targets)
+)(_relu_backprop_method("guided_backprop", "GuidedBackprop"))
 
-
-@register(
+deconvolution = register(
     "deconvolution",
     library="captum",
     description="Deconvolution (DeconvNet): ReLU applied to the backward signal (Zeiler 2014)",
-)
-def deconvolution(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Needs a ReLU network (:class:`MethodNotApplicable` otherwise)."""
-    return _relu_backprop("deconvolution", "Deconvolution", model, inputs, targets)
+)(_relu_backprop_method("deconvolution", "Deconvolution"))
 
 
 @register(

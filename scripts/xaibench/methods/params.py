@@ -4,7 +4,7 @@ naming the method and the parameter)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -75,6 +75,19 @@ def seeded(seed: int, device: torch.device) -> Iterator[None]:
             yield
     finally:
         np.random.set_state(numpy_state)  # noqa: NPY002
+
+
+def per_image(
+    inputs: torch.Tensor, seed: int, explain_one: Callable[[int, torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
+    """``torch.cat`` of ``explain_one(i, image)`` for each (1, C, H, W) detached image i of ``inputs``, each
+    under :func:`seeded` with the same ``seed``: a map depends on its image, not on the batch."""
+    maps = []
+    for i in range(inputs.shape[0]):
+        image = inputs[i : i + 1].detach()
+        with seeded(seed, image.device):
+            maps.append(explain_one(i, image))
+    return torch.cat(maps)
 
 
 def value_range(image: torch.Tensor) -> float:

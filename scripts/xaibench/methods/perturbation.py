@@ -7,14 +7,14 @@ parameters, never on the batch); the caller's random states are restored.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from xaibench.methods.core import register
+from xaibench.methods.core import named, register
 from xaibench.methods.params import bad_param, int_pair, positive_int, seed_value, seeded
 
 
@@ -156,7 +156,7 @@ def _superpixel_masks(
     )
 
 
-def _surrogate_attribution(
+def _sampled_attribution(
     method: str,
     model: nn.Module,
     inputs: torch.Tensor,
@@ -168,15 +168,15 @@ def _surrogate_attribution(
     segmentation: Mapping[str, Any] | None,
     alpha: float | None = None,
 ) -> torch.Tensor:
-    """Lime / KernelShap over superpixels, one image at a time, each seeded with ``seed``.
+    """Lime / KernelShap / ShapleyValueSampling over superpixels, one image at a time, seeded with ``seed``.
 
     We loop ourselves (Captum would loop too, but sizes every image's surrogate by the batch's largest segment
     id): each image gets its own (1, 1, H, W) mask broadcast over the channels, and the same seed, so a map
     depends on the image and the parameters only, not on its position in the batch or the chunk size. The
-    torch RNG state of the caller is restored afterwards. Returns (n, 1, H, W): one coefficient per
-    superpixel.
+    torch RNG state of the caller is restored afterwards. Returns (n, 1, H, W): one coefficient (Shapley
+    value) per superpixel.
     """
-    from captum.attr import KernelShap, Lime
+    from captum.attr import KernelShap, Lime, ShapleyValueSampling
 
     n_samples = positive_int(method, "n_samples", n_samples)
     perturbations_per_eval = positive_int(method, "perturbations_per_eval", perturbations_per_eval)
@@ -189,8 +189,10 @@ def _surrogate_attribution(
             raise bad_param(method, "alpha", f"must be >= 0, got {alpha!r}")
         surrogate = SkLearnLasso(alpha=float(alpha)) if float(alpha) > 0 else SkLearnLinearRegression()
         explainer: Any = Lime(model, interpretable_model=surrogate)
-    else:
+    elif method == "kernel_shap":
         explainer = KernelShap(model)
+    else:
+        explainer = ShapleyValueSampling(model)
     maps = []
     with torch.no_grad():
         for i in range(inputs.shape[0]):
@@ -201,15 +203,19 @@ def _surrogate_attribution(
                 logits = model(pair)[:, int(targets[i])]
                 maps.append((logits[0] - logits[1]).to(torch.float32).expand(mask.shape).clone())
                 continue
+            image = inputs[i : i + 1].detach()
+            options = {
+                "baselines": float(baseline),
+                "feature_mask": mask,
+                "n_samples": n_samples,
+                "perturbations_per_eval": perturbations_per_eval,
+            }
             with seeded(seed, inputs.device):
+                if method == "shapley_value_sampling":  # the mask spans the channels: keep the first
+                    maps.append(explainer.attribute(image, target=targets[i : i + 1], **options)[:, :1])
+                    continue
                 coefs = explainer.attribute(
-                    inputs[i : i + 1].detach(),
-                    target=int(targets[i]),
-                    baselines=float(baseline),
-                    feature_mask=mask,
-                    n_samples=n_samples,
-                    perturbations_per_eval=perturbations_per_eval,
-                    return_input_shape=False,
+                    image, target=int(targets[i]), return_input_shape=False, **options
                 )
             maps.append(coefs.reshape(-1).to(mask.device, torch.float32)[mask])
     return torch.cat(maps)
@@ -232,29 +238,38 @@ def lime(
     alpha: float = 0.01,
 ) -> torch.Tensor:
     """``alpha``: Lasso penalty of the surrogate (Captum's default 0.01; 0 gives ordinary least squares)."""
-    return _surrogate_attribution(
+    return _sampled_attribution(
         "lime", model, inputs, targets, n_samples, perturbations_per_eval, baseline, seed, segmentation, alpha
     )
 
 
-@register(
+def _sampled_method(
+    method: str, doc: str | None, *, n_samples_default: int, perturbations_per_eval_default: int
+) -> Callable[..., torch.Tensor]:
+    """Method ``method`` (``kernel_shap`` or ``shapley_value_sampling``): :func:`_sampled_attribution`."""
+
+    def explain(
+        model,
+        inputs,
+        targets,
+        n_samples: int = n_samples_default,
+        perturbations_per_eval: int = perturbations_per_eval_default,
+        baseline: float = 0.0,
+        seed: int = 0,
+        segmentation: Mapping[str, Any] | None = None,
+    ) -> torch.Tensor:
+        return _sampled_attribution(
+            method, model, inputs, targets, n_samples, perturbations_per_eval, baseline, seed, segmentation
+        )
+
+    return named(explain, method, doc)
+
+
+kernel_shap = register(
     "kernel_shap",
     library="captum",
     description="Kernel SHAP: Shapley-kernel weighted linear surrogate over superpixels",
-)
-def kernel_shap(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
-    n_samples: int = 200,
-    perturbations_per_eval: int = 64,
-    baseline: float = 0.0,
-    seed: int = 0,
-    segmentation: Mapping[str, Any] | None = None,
-) -> torch.Tensor:
-    return _surrogate_attribution(
-        "kernel_shap", model, inputs, targets, n_samples, perturbations_per_eval, baseline, seed, segmentation
-    )
+)(_sampled_method("kernel_shap", None, n_samples_default=200, perturbations_per_eval_default=64))
 
 
 @register(
@@ -290,47 +305,20 @@ def feature_ablation(
     return attr[:, :1]  # the mask spans the channels: every channel holds the superpixel's value
 
 
-@register(
+shapley_value_sampling = register(
     "shapley_value_sampling",
     library="captum",
     description=(
         "Shapley value sampling over superpixels: marginal logit changes along random orders (Castro 2009)"
     ),
-)
-def shapley_value_sampling(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
-    n_samples: int = 4,
-    perturbations_per_eval: int = 16,
-    baseline: float = 0.0,
-    seed: int = 0,
-    segmentation: Mapping[str, Any] | None = None,
-) -> torch.Tensor:
-    """Captum ``ShapleyValueSampling`` with each image's superpixel mask: ``n_samples`` random orders of the
-    superpixels, each adding them one at a time from the ``baseline`` image, so (k + 1) x n_samples forward
-    evaluations for k superpixels, ``perturbations_per_eval`` per pass. Each image is explained on its own
-    with the same ``seed`` (map independent of the batch); the caller's RNG state is restored."""
-    from captum.attr import ShapleyValueSampling
-
-    n_samples = positive_int("shapley_value_sampling", "n_samples", n_samples)
-    perturbations_per_eval = positive_int(
-        "shapley_value_sampling", "perturbations_per_eval", perturbations_per_eval
+)(
+    _sampled_method(
+        "shapley_value_sampling",
+        """Captum ``ShapleyValueSampling`` with each image's superpixel mask: ``n_samples`` random orders of
+    the superpixels, each adding them one at a time from the ``baseline`` image, so (k + 1) x n_samples
+    forward evaluations for k superpixels, ``perturbations_per_eval`` per pass. Each image is explained on its
+    own with the same ``seed`` (map independent of the batch); the caller's RNG state is restored.""",
+        n_samples_default=4,
+        perturbations_per_eval_default=16,
     )
-    seed = seed_value("shapley_value_sampling", seed)
-    masks = _superpixel_masks("shapley_value_sampling", inputs, segmentation)
-    explainer = ShapleyValueSampling(model)
-    maps = []
-    with torch.no_grad():
-        for i in range(inputs.shape[0]):
-            with seeded(seed, inputs.device):
-                attr = explainer.attribute(
-                    inputs[i : i + 1].detach(),
-                    baselines=float(baseline),
-                    target=targets[i : i + 1],
-                    feature_mask=masks[i : i + 1],
-                    n_samples=n_samples,
-                    perturbations_per_eval=perturbations_per_eval,
-                )
-            maps.append(attr[:, :1])
-    return torch.cat(maps)
+)

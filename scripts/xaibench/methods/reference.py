@@ -18,9 +18,9 @@ from xaibench.methods.core import activation_types, grad_input, not_applicable, 
 from xaibench.methods.params import (
     bad_param,
     nonnegative_float,
+    per_image,
     positive_int,
     seed_value,
-    seeded,
     separable_gaussian_blur,
     value_range,
 )
@@ -202,21 +202,17 @@ def gradient_shap(
     from captum.attr import GradientShap
 
     explainer = GradientShap(model)
-    maps = []
-    for i in range(inputs.shape[0]):
-        image = inputs[i : i + 1].detach()
-        reference = baseline_distribution(image, kind, n_baselines, seed)
-        with seeded(seed, image.device):
-            maps.append(
-                explainer.attribute(
-                    image,
-                    baselines=reference,
-                    n_samples=n_samples,
-                    stdevs=stdevs * value_range(image),
-                    target=targets[i : i + 1],
-                )
-            )
-    return torch.cat(maps)
+    return per_image(
+        inputs,
+        seed,
+        lambda i, image: explainer.attribute(
+            image,
+            baselines=baseline_distribution(image, kind, n_baselines, seed),
+            n_samples=n_samples,
+            stdevs=stdevs * value_range(image),
+            target=targets[i : i + 1],
+        ),
+    )
 
 
 @register(

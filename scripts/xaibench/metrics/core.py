@@ -368,7 +368,7 @@ def evaluate_metric(
     Neither is a bug of the caller: constant maps are scored NaN and the rest of the batch is evaluated;
     a refused re-explanation makes the whole call NaN. ``MetricResult.note`` says which happened.
     """
-    kwargs = {
+    options = {
         "explain_func": explain_func,
         "explain_func_kwargs": explain_func_kwargs,
         "params": params,
@@ -380,12 +380,12 @@ def evaluate_metric(
     with np.errstate(invalid="ignore"):
         constant = ~(np.nanmax(flat, axis=1, initial=-np.inf) > np.nanmin(flat, axis=1, initial=np.inf))
     if not constant.any():
-        return _evaluate_metric(name, model, x, y, a, s, **kwargs)
+        return _evaluate_metric(name, model, (x, y, a, s), options)
     note = f"{int(constant.sum())} constant attribution map(s) scored NaN"
     keep = ~constant
     if keep.any():
         sub = _evaluate_metric(
-            name, model, x[keep], y[keep], a[keep], None if s is None else s[keep], **kwargs
+            name, model, (x[keep], y[keep], a[keep], None if s is None else s[keep]), options
         )
         scores = np.full(len(a), np.nan)
         scores[keep] = sub.scores
@@ -426,21 +426,18 @@ def skipped_result(
 _REFUSED = ("all equal to zero", "all equal to one", "uniformly distributed")
 
 
-def _evaluate_metric(
-    name: str,
-    model: Any,
-    x: np.ndarray,
-    y: np.ndarray,
-    a: np.ndarray,
-    s: np.ndarray | None,
-    explain_func: Callable | None,
-    explain_func_kwargs: dict | None,
-    params: dict | None,
-    batch_size: int,
-    device: Any,
-    seed: int,
-) -> MetricResult:
-    """:func:`evaluate_metric` on attributions that are not constant."""
+def _evaluate_metric(name: str, model: Any, batch: tuple, options: dict[str, Any]) -> MetricResult:
+    """:func:`evaluate_metric` on attributions that are not constant: ``batch`` is its (x, y, a, s),
+    ``options`` its keyword arguments (explain_func, explain_func_kwargs, params, batch_size, device and
+    seed)."""
+    x, y, a, s = batch
+    explain_func, explain_func_kwargs = options["explain_func"], options["explain_func_kwargs"]
+    params, batch_size, device, seed = (
+        options["params"],
+        options["batch_size"],
+        options["device"],
+        options["seed"],
+    )
     spec = METRICS.get(name)
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 4:

@@ -84,51 +84,56 @@ def _loss(kind: str = "cross_entropy") -> Callable[[torch.Tensor, torch.Tensor],
     return margin
 
 
-@ATTACKS.register("fgsm")
-def fgsm(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
-    epsilon: float,
-    bounds: tuple[float, float],
-    targeted: bool = False,
-    steps: int = 1,
-    loss: str = "cross_entropy",
-) -> torch.Tensor:
-    """One signed-gradient step of size ``epsilon`` (Goodfellow et al. 2015), Captum's ``FGSM``."""
-    from captum.robust import FGSM
+def _captum_attack(
+    name: str, default_steps: int, doc: str, perturb_args: Callable[[float, int], dict]
+) -> Attack:
+    """A registry attack: Captum's ``captum.robust.<name>`` with ``perturb_args(epsilon, steps)``.
 
-    attack = FGSM(model, loss_func=_loss(loss), lower_bound=bounds[0], upper_bound=bounds[1])
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_QUIET)
-        return attack.perturb(inputs, epsilon=epsilon, target=targets, targeted=targeted).detach()
+    ``doc`` becomes its docstring.
+    """
+
+    def attack(
+        model: nn.Module,
+        inputs: torch.Tensor,
+        targets: torch.Tensor,
+        epsilon: float,
+        bounds: tuple[float, float],
+        targeted: bool = False,
+        steps: int = default_steps,
+        loss: str = "cross_entropy",
+    ) -> torch.Tensor:
+        from captum import robust
+
+        algorithm = getattr(robust, name)(
+            model, loss_func=_loss(loss), lower_bound=bounds[0], upper_bound=bounds[1]
+        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_QUIET)
+            return algorithm.perturb(
+                inputs, target=targets, targeted=targeted, **perturb_args(epsilon, steps)
+            ).detach()
+
+    attack.__name__ = attack.__qualname__ = name.lower()
+    attack.__doc__ = doc
+    return attack
 
 
-@ATTACKS.register("pgd")
-def pgd(
-    model: nn.Module,
-    inputs: torch.Tensor,
-    targets: torch.Tensor,
-    epsilon: float,
-    bounds: tuple[float, float],
-    targeted: bool = False,
-    steps: int = 10,
-    loss: str = "cross_entropy",
-) -> torch.Tensor:
-    """Projected gradient descent in the L∞ ball of radius ``epsilon``, Captum's ``PGD``."""
-    from captum.robust import PGD
-
-    attack = PGD(model, loss_func=_loss(loss), lower_bound=bounds[0], upper_bound=bounds[1])
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_QUIET)
-        return attack.perturb(
-            inputs,
-            radius=epsilon,
-            step_size=2.5 * epsilon / steps,
-            step_num=steps,
-            target=targets,
-            targeted=targeted,
-        ).detach()
+fgsm = ATTACKS.register("fgsm")(
+    _captum_attack(
+        "FGSM",
+        1,
+        "One signed-gradient step of size ``epsilon`` (Goodfellow et al. 2015), Captum's ``FGSM``.",
+        lambda epsilon, steps: {"epsilon": epsilon},
+    )
+)
+pgd = ATTACKS.register("pgd")(
+    _captum_attack(
+        "PGD",
+        10,
+        "Projected gradient descent in the L∞ ball of radius ``epsilon``, Captum's ``PGD``.",
+        lambda epsilon, steps: {"radius": epsilon, "step_size": 2.5 * epsilon / steps, "step_num": steps},
+    )
+)
 
 
 def epsilon_grid(epsilon_min: float, epsilon_max: float, n: int) -> np.ndarray:
