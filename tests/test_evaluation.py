@@ -137,15 +137,14 @@ def test_grouped_evaluation_equals_one_job_per_method(stage_files):
 
 
 def _stage_inputs(root):
-    import torch
 
     from xaibench.pairs import load_pair
 
-    torch.set_num_threads(1)  # the explain and evaluate rules run with threads: 1
     pair = load_pair(str(root / "data.npz"), str(root / "model.pt"), "cpu")
     return pair.dataset, pair.model
 
 
+@pytest.mark.usefixtures("one_torch_thread")  # the rules run with threads: 1 (same kernels, same bits)
 def test_stored_explanation_equals_explain(stage_files):
     """The explain stage's file holds exactly explain(...) of the model on the images it names."""
     import torch
@@ -167,6 +166,7 @@ def test_stored_explanation_equals_explain(stage_files):
     np.testing.assert_array_equal(stored["attributions"], expected)
 
 
+@pytest.mark.usefixtures("one_torch_thread")  # the rules run with threads: 1 (same kernels, same bits)
 def test_target_prediction_explains_the_predicted_class(stage_files, tmp_path):
     """explain.target: prediction explains the model's predicted class (not the label) of each image."""
     import torch
@@ -189,6 +189,7 @@ def test_target_prediction_explains_the_predicted_class(stage_files, tmp_path):
     assert not np.allclose(pred["attributions"][differs], label["attributions"][differs])
 
 
+@pytest.mark.usefixtures("one_torch_thread")  # the rules run with threads: 1 (same kernels, same bits)
 def test_stored_score_equals_the_metric(stage_files):
     """A score row of the evaluate stage is evaluate_metric(...) on the same model, images, targets, maps."""
     from xaibench.methods import quantus_explain_func

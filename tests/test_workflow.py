@@ -225,11 +225,9 @@ def test_tables_hold_every_method_and_metric(e2e):
 
 def _stage_inputs(workdir: Path, config: dict):
     """The first (dataset, model) pair of the run: its dataset, trained model and evaluation subset."""
-    import torch
 
     from xaibench.pairs import load_pair
 
-    torch.set_num_threads(1)  # explain/evaluate rules run with threads: 1 (same kernels, same bits)
     dataset_name, model_name = next(iter(config["datasets"])), next(iter(config["models"]))
     pair = load_pair(
         str(workdir / f"results/data/{dataset_name}.npz"),
@@ -240,6 +238,7 @@ def _stage_inputs(workdir: Path, config: dict):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")  # the rules run with threads: 1 (same kernels, same bits)
 def test_training_table_holds_the_models_test_accuracy(e2e):
     """training.tsv's test accuracy is that of the stored model on the dataset's test split."""
     import torch
@@ -258,6 +257,7 @@ def test_training_table_holds_the_models_test_accuracy(e2e):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")  # the rules run with threads: 1 (same kernels, same bits)
 def test_stored_explanations_equal_explain(e2e):
     """Every explanation file of the run holds explain(method, model, images, targets, **params) exactly."""
     import numpy as np
@@ -283,6 +283,7 @@ def test_stored_explanations_equal_explain(e2e):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")  # the rules run with threads: 1 (same kernels, same bits)
 def test_stored_scores_equal_the_metric(e2e):
     """The aggregated scores of one method, every configured metric, equal evaluate_metric(...) called on the
     stored maps, images and targets (with the config's metric params and seed), row by row."""

@@ -104,6 +104,34 @@ def _case_tables(tree: ast.Module) -> dict[str, ast.FunctionDef]:
     return tables
 
 
+def _sibling_functions(path: Path, tree: ast.Module) -> dict[str, ast.FunctionDef]:
+    """Functions a test module imports from a sibling module of tests/ (``from faults import ...``)."""
+    found = {}
+    for node in tree.body:
+        sibling = path.parent / f"{getattr(node, 'module', '') or ''}.py"
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and sibling.is_file():
+            names = {alias.name for alias in node.names}
+            module = ast.parse(sibling.read_text())
+            found |= {
+                n.name: n for n in ast.walk(module) if isinstance(n, ast.FunctionDef) and n.name in names
+            }
+    return found
+
+
+def _built_tests(tree: ast.Module, helpers: dict[str, ast.FunctionDef]) -> dict[str, str]:
+    """Tests bound by unpacking a builder's result (``test_a, test_b = known_answer_tests(...)``): each is
+    classified by the builder's body."""
+    built = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            builder = getattr(node.value.func, "id", "")
+            targets = node.targets[0].elts if isinstance(node.targets[0], ast.Tuple) else node.targets
+            if builder in helpers:
+                kind = _kind_of(helpers[builder].body, helpers, {builder})
+                built |= {t.id: kind for t in targets if getattr(t, "id", "").startswith("test")}
+    return built
+
+
 def classify(root: Path) -> dict[str, str]:
     """{test node id: kind} for the suite under ``root``."""
     env = {**os.environ, "PYTHONPATH": str(root / "scripts")}
@@ -132,13 +160,15 @@ def classify(root: Path) -> dict[str, str]:
         func = rest.split("[")[0].split("::")[-1]
         if path not in cache:
             tree = ast.parse((root / path).read_text())
-            helpers = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+            helpers = _sibling_functions(root / path, tree)
+            helpers |= {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
             helpers |= _case_tables(tree)
             cache[path] = {
                 name: _kind_of(node.body, helpers, {name})
                 for name, node in helpers.items()
                 if name.startswith("test")
             }
+            cache[path] |= _built_tests(tree, helpers)
         kinds[node_id] = cache[path].get(func, "smoke")
     return kinds
 
