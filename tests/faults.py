@@ -14,7 +14,7 @@ sample (sample i gets sample i-1's score: a misaligned result).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,14 +28,16 @@ def _offset(values: np.ndarray) -> np.ndarray:
     return values + np.asarray(1e-3 * scale, dtype=values.dtype)
 
 
-MAP_FAULTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+Fault = Callable[[np.ndarray], np.ndarray]
+
+MAP_FAULTS: dict[str, Fault] = {
     "scaled": lambda a: a * np.asarray(1.5, dtype=a.dtype),
     "negated": lambda a: -a,
     "offset": _offset,
     "shifted": lambda a: np.roll(a, 1, axis=-1),
 }
 
-SCORE_FAULTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+SCORE_FAULTS: dict[str, Fault] = {
     "scaled": lambda s: s * 1.5,
     "negated": lambda s: -s,
     "offset": _offset,
@@ -67,17 +69,25 @@ def faulty_evaluate(victim: str, fault: str) -> Callable[..., Any]:
     return evaluate_with_fault
 
 
+def _library(kind: str) -> tuple[list[str], Callable[..., Any], dict[str, Fault], Callable[..., Any]]:
+    """What the known-answer tests of ``kind`` ("method" or "metric") run against: the registered names, the
+    library's entry (``explain`` or ``evaluate_metric``), the faults and the faulty copy of the entry."""
+    if kind == "method":
+        from xaibench.methods import METHODS, explain
+
+        return METHODS.names(), explain, MAP_FAULTS, faulty_explain
+    from xaibench.metrics import METRICS, evaluate_metric
+
+    return METRICS.names(), evaluate_metric, SCORE_FAULTS, faulty_evaluate
+
+
 def known_answer_tests(
-    kind: str,
-    names: Iterable[str],
-    cases: dict[str, Callable[[Callable[..., Any]], None]],
-    entry: Callable[..., Any],
-    faults: dict[str, Callable[[np.ndarray], np.ndarray]],
-    faulty: Callable[[str, str], Callable[..., Any]],
+    kind: str, cases: dict[str, Callable[[Callable[..., Any]], None]]
 ) -> tuple[Callable[..., None], ...]:
     """The three tests of a known-answer file, for ``kind`` ("method" or "metric"): every registered name
-    has a case; each case passes with the library's ``entry``; and fails with ``faulty(name, fault)`` for
-    each of ``faults``. Bind them to ``test_*`` names in the test module for pytest to collect them."""
+    has a case; each case passes with the library's entry; and fails with the faulty entry for each fault
+    (see :func:`_library`). Bind them to ``test_*`` names in the test module for pytest to collect them."""
+    names, entry, faults, faulty = _library(kind)
 
     def test_every_name_has_a_known_answer() -> None:
         missing = sorted(set(names) - set(cases))

@@ -63,7 +63,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xaibench.datasets.core import ImageDataset, register, split_labels, split_sizes
+from xaibench.datasets.core import ImageDataset, checked_image_size, register, split_labels, split_sizes
 
 ANOMALIES = ("elongation", "tilt", "double_spot", "jitter", "blur", "saturation")
 
@@ -158,9 +158,7 @@ def beam_profiles(
 ) -> ImageDataset:
     """Generate beam-profile images (N, 1, size, size) with anomaly masks; see the module docstring."""
     # ---- parameter checks (each error names its key) ----
-    if int(image_size) != image_size or image_size < 16:
-        raise ValueError(f"image_size must be an integer >= 16, got {image_size!r}")
-    image_size = int(image_size)
+    image_size = checked_image_size(image_size, 16)
     sizes = split_sizes(n_train, n_val, n_test)
     if isinstance(anomalies, str) or not isinstance(anomalies, Sequence) or len(anomalies) == 0:
         raise ValueError(

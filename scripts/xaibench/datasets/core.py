@@ -96,6 +96,26 @@ def split_labels(n_train: int, n_val: int, n_test: int) -> np.ndarray:
     return np.repeat(np.arange(3, dtype=np.int8), [n_train, n_val, n_test])
 
 
+def checked_image_size(image_size: int, minimum: int) -> int:
+    """``image_size`` as an int; an error naming the key unless it is an integer >= ``minimum``."""
+    if int(image_size) != image_size or image_size < minimum:
+        raise ValueError(f"image_size must be an integer >= {minimum}, got {image_size!r}")
+    return int(image_size)
+
+
+def grey_levels(n: int, min_contrast: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Foreground and background grey levels of ``n`` images, each ~ U(0, 1), the pairs with
+    |fg - bg| < ``min_contrast`` redrawn (only those: deterministic under the seed)."""
+    fg = rng.uniform(0.0, 1.0, size=n)
+    bg = rng.uniform(0.0, 1.0, size=n)
+    low = np.abs(fg - bg) < min_contrast
+    while low.any():
+        fg[low] = rng.uniform(0.0, 1.0, size=low.sum())
+        bg[low] = rng.uniform(0.0, 1.0, size=low.sum())
+        low = np.abs(fg - bg) < min_contrast
+    return fg, bg
+
+
 Generator = Callable[..., ImageDataset]
 DATASETS: Registry[Generator] = Registry("dataset generator")
 

@@ -28,7 +28,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xaibench.datasets.core import ImageDataset, register, split_labels, split_sizes
+from xaibench.datasets.core import (
+    ImageDataset,
+    checked_image_size,
+    grey_levels,
+    register,
+    split_labels,
+    split_sizes,
+)
 
 _CHUNK = 4096
 _MAX_TRIES = 100  # proposals per disc before the whole image is redrawn
@@ -110,9 +117,7 @@ def counting(
     noise: float = 0.0,
 ) -> ImageDataset:
     """Generate the counting set; see the module docstring for every parameter."""
-    if int(image_size) != image_size or image_size < 8:
-        raise ValueError(f"image_size must be an integer >= 8, got {image_size!r}")
-    size = int(image_size)
+    size = checked_image_size(image_size, 8)
     sizes = split_sizes(n_train, n_val, n_test)
     if int(k_min) != k_min or k_min < 0:
         raise ValueError(f"k_min must be a non-negative integer, got {k_min!r}")
@@ -152,13 +157,7 @@ def counting(
     r0 = rng.uniform(r_lo, r_hi, size=n)
     radii = r0[:, None] * rng.uniform(1 - radius_jitter, 1 + radius_jitter, size=(n, k_max))
     radii[np.arange(k_max)[None, :] >= k[:, None]] = np.nan
-    fg = rng.uniform(0.0, 1.0, size=n)
-    bg = rng.uniform(0.0, 1.0, size=n)
-    low = np.abs(fg - bg) < min_contrast
-    while low.any():  # redraw only the rejected pairs: deterministic under the seed
-        fg[low] = rng.uniform(0.0, 1.0, size=low.sum())
-        bg[low] = rng.uniform(0.0, 1.0, size=low.sum())
-        low = np.abs(fg - bg) < min_contrast
+    fg, bg = grey_levels(n, min_contrast, rng)
     centres = place_discs(k, radii, size, float(min_gap), float(edge_margin), rng)
 
     masks = np.zeros((n, 1, size, size), dtype=bool)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xaibench.datasets.core import ImageDataset, register, split_labels
+from xaibench.datasets.core import ImageDataset, grey_levels, register, split_labels
 
 CLASS_NAMES = ["triangle", "square"]
 
@@ -80,13 +80,7 @@ def triangles_squares(
     else:
         r = np.full(n, float(radius))
         centre = np.full((n, 2), half)
-    fg = rng.uniform(0.0, 1.0, size=n)
-    bg = rng.uniform(0.0, 1.0, size=n)
-    low = np.abs(fg - bg) < min_contrast
-    while low.any():  # redraw only the rejected pairs: deterministic under the seed
-        fg[low] = rng.uniform(0.0, 1.0, size=low.sum())
-        bg[low] = rng.uniform(0.0, 1.0, size=low.sum())
-        low = np.abs(fg - bg) < min_contrast
+    fg, bg = grey_levels(n, min_contrast, rng)
 
     masks = np.zeros((n, 1, image_size, image_size), dtype=bool)
     for n_corners, cls in ((3, 0), (4, 1)):

@@ -48,6 +48,8 @@ DIVERGING_CMAP = "bwr"
 
 #: Colour of labels of misclassified samples, in every figure.
 WRONG_COLOUR = "#c00000"
+#: Font sizes (points) of panel labels and of small print in the figures of the views.
+LABEL, SMALL = 7.5, 6.5
 
 #: tab20 without its greys (14, 15: kept for the controls), dark shades first, then the light ones.
 PALETTE_INDICES = (0, 2, 4, 6, 8, 10, 12, 16, 18, 1, 3, 5, 7, 9, 11, 13, 17, 19)

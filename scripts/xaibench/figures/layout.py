@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from matplotlib.gridspec import GridSpec
 
 
 def inch_margins(
@@ -23,3 +28,37 @@ def gapped_rows(rows: Iterable[int], cell: float, gap: float) -> list[float]:
     for i, n_rows in enumerate(rows):
         ratios += ([gap] if i else []) + [cell] * n_rows
     return ratios
+
+
+def block_grid(
+    fig: Figure,
+    blocks: Sequence[int],
+    widths: Sequence[float],
+    *,
+    cell: float,
+    gap: float,
+    left: float,
+    right: float,
+    top: float,
+    height: float,
+    hspace: float,
+) -> tuple[GridSpec, list[int]]:
+    """A grid of blocks of ``blocks[i]`` rows (:func:`gapped_rows`) by columns of ``widths``, from ``top`` to
+    ``top + height`` inches below the top edge of ``fig`` and from ``left`` to ``right`` (figure fractions),
+    and the first grid row of every block."""
+    ratios = gapped_rows(blocks, cell, gap)
+    fig_h = fig.get_figheight()
+    grid = fig.add_gridspec(
+        len(ratios),
+        len(widths),
+        height_ratios=ratios,
+        width_ratios=widths,
+        left=left,
+        right=right,
+        top=1 - top / fig_h,
+        bottom=1 - (top + height) / fig_h,
+        wspace=0.05,
+        hspace=hspace,
+    )
+    starts = [sum(blocks[:i]) + i for i in range(len(blocks))]  # a gap row before every block but the first
+    return grid, starts

@@ -25,7 +25,9 @@ from matplotlib.patches import Rectangle
 
 from xaibench.figures.common import (
     DIVERGING_CMAP,
+    LABEL,
     SEQUENTIAL_CMAP,
+    SMALL,
     WRONG_COLOUR,
     PathLike,
     is_signed,
@@ -33,7 +35,7 @@ from xaibench.figures.common import (
     save_figure,
     wrap_text,
 )
-from xaibench.figures.layout import gapped_rows, inch_margins
+from xaibench.figures.layout import block_grid, inch_margins
 from xaibench.figures.names import method_label
 
 __all__ = [
@@ -43,7 +45,7 @@ __all__ = [
     "plot_occlusion_sweep",
 ]
 
-HEADER, LABEL, SMALL = 8.5, 7.5, 6.5  # font sizes
+HEADER = 8.5  # font size of column headers
 ACTIVATION_CMAP = "viridis"
 
 
@@ -67,9 +69,16 @@ def _text(ax: Axes, where: str, text: str, size: float, colour: str = "black", p
         "left": ((0.0, 0.5), (-pad, 0), {"ha": "right", "va": "center", "rotation": 90}),
     }[where]
     ax.annotate(
-        text, xy=xy, xycoords="axes fraction", xytext=offset, textcoords="offset points", fontsize=size,
-        color=colour, multialignment="center", **kwargs,
-    )  # fmt: skip
+        text,
+        xy=xy,
+        xycoords="axes fraction",
+        xytext=offset,
+        textcoords="offset points",
+        fontsize=size,
+        color=colour,
+        multialignment="center",
+        **kwargs,
+    )
 
 
 def _show_image(ax: Axes, image: np.ndarray) -> None:
@@ -143,26 +152,22 @@ def plot_occlusion_sweep(
     cbar_h, bars_h = 0.7, 2.3
     fig_h = top + grid_h + cbar_h + bars_h + 0.1
     fig = Figure(figsize=(fig_w, fig_h))
-    ratios = gapped_rows([len(strides)] * n, cell, gap)
     grid_w = sum(widths)
     x0 = (fig_w - grid_w + left - right) / 2
-    grid = fig.add_gridspec(
-        len(ratios),
-        len(widths),
-        height_ratios=ratios,
-        width_ratios=widths,
+    grid, starts = block_grid(
+        fig,
+        [len(strides)] * n,
+        widths,
+        cell=cell,
+        gap=gap,
         left=x0 / fig_w,
         right=(x0 + grid_w) / fig_w,
-        top=1 - top / fig_h,
-        bottom=1 - (top + grid_h) / fig_h,
-        wspace=0.05,
+        top=top,
+        height=grid_h,
         hspace=0.05,
     )
     norm = Normalize(-1, 1)
-    row0 = 0
-    for i in range(n):
-        if i:
-            row0 += 1
+    for i, row0 in enumerate(starts):
         rows = slice(row0, row0 + len(strides))
         ax = _bare(fig.add_subplot(grid[rows, 0]))
         _show_image(ax, images[i])
@@ -191,7 +196,6 @@ def plot_occlusion_sweep(
         if i == 0:
             text = f"two windows\n{win_a} + {win_b} px, stride {stride_2}\n(A here, B anywhere:\nmean drop)"
             _text(ax, "top", text, SMALL + 0.5, pad=4)
-        row0 += len(strides)
 
     bar_w = min(4.0, grid_w - 0.5)
     _colourbar(
@@ -240,6 +244,13 @@ def _activation_norm(values: np.ndarray) -> Normalize:
     return Normalize(low, high if high > low else low + 1.0)
 
 
+def _activation_bar(fig: Figure, cax: Axes, norm: Normalize) -> None:
+    """The colour bar of one activation scale, drawn into ``cax``."""
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=ACTIVATION_CMAP), cax=cax)
+    bar.ax.tick_params(labelsize=SMALL - 1, length=1.5, pad=1)
+    bar.outline.set_linewidth(0.4)
+
+
 def plot_activation_maps(
     result: dict[str, np.ndarray], title: str, png: PathLike, pdf: PathLike | None
 ) -> None:
@@ -258,23 +269,19 @@ def plot_activation_maps(
     summary_h = [max(0.55, 0.16 * len(names) + 0.25) for _ in layers]
     fig_h = top + maps_h + 0.9 + sum(summary_h) + 0.55 * n_layers + 0.3
     fig = Figure(figsize=(fig_w, fig_h))
-    ratios = gapped_rows([n_layers] * n, cell, gap)
-    grid = fig.add_gridspec(
-        len(ratios),
-        len(widths),
-        height_ratios=ratios,
-        width_ratios=widths,
+    grid, starts = block_grid(
+        fig,
+        [n_layers] * n,
+        widths,
+        cell=cell,
+        gap=gap,
         left=left / fig_w,
         right=1 - (right + 0.5) / fig_w,
-        top=1 - top / fig_h,
-        bottom=1 - (top + maps_h) / fig_h,
-        wspace=0.05,
+        top=top,
+        height=maps_h,
         hspace=0.28,
     )
-    row0 = 0
-    for i in range(n):
-        if i:
-            row0 += 1
+    for i, row0 in enumerate(starts):
         ax = _bare(fig.add_subplot(grid[row0 : row0 + n_layers, 0]))
         _show_image(ax, images[i])
         text, colour = _sample_label(names, int(result["labels"][i]), int(result["predictions"][i]))
@@ -294,31 +301,19 @@ def plot_activation_maps(
                 if c == 0:
                     shape = "×".join(str(int(v)) for v in shapes[layer])
                     _text(ax, "left", wrap_text(f"{layers[layer]}\n{shape}", 16), SMALL, pad=3)
-            cax = fig.add_subplot(grid[row0 + layer, len(widths) - 1])
-            bar = fig.colorbar(ScalarMappable(norm=norm, cmap=ACTIVATION_CMAP), cax=cax)
-            bar.ax.tick_params(labelsize=SMALL - 1, length=1.5, pad=1)
-            bar.outline.set_linewidth(0.4)
-        row0 += n_layers
-    fig.text(
-        left / fig_w,
-        1 - (top - 0.3) / fig_h,
-        "feature maps of the most variable channels (colour scale per row)",
-        fontsize=LABEL,
-        va="bottom",
-    )
+            _activation_bar(fig, fig.add_subplot(grid[row0 + layer, len(widths) - 1]), norm)
 
     y = top + maps_h + 0.9
-    fig.text(
-        left / fig_w,
-        1 - (y - 0.3) / fig_h,
-        "mean activation per class and channel (test images)",
-        fontsize=LABEL,
-        va="bottom",
-    )
+    for above, text in (
+        (top, "feature maps of the most variable channels (colour scale per row)"),
+        (y, "mean activation per class and channel (test images)"),
+    ):
+        fig.text(left / fig_w, 1 - (above - 0.3) / fig_h, text, fontsize=LABEL, va="bottom")
     width = 1 - (left + right + 0.5) / fig_w
     for layer in range(n_layers):
         means = np.asarray(result[f"class_mean_{layer}"])
-        ax = fig.add_axes((left / fig_w, 1 - (y + summary_h[layer]) / fig_h, width, summary_h[layer] / fig_h))
+        bottom, height = 1 - (y + summary_h[layer]) / fig_h, summary_h[layer] / fig_h
+        ax = fig.add_axes((left / fig_w, bottom, width, height))
         norm = _activation_norm(means)
         ax.imshow(means, cmap=ACTIVATION_CMAP, norm=norm, aspect="auto", interpolation="nearest")
         ax.set_yticks(range(len(names)), names, fontsize=SMALL)
@@ -328,17 +323,7 @@ def plot_activation_maps(
         )
         chosen = result[f"channels_{layer}"]
         ax.plot(chosen, np.full(len(chosen), -0.5), "v", color="black", markersize=3, clip_on=False)
-        cax = fig.add_axes(
-            (
-                (left + 0.1) / fig_w + width,
-                1 - (y + summary_h[layer]) / fig_h,
-                0.1 / fig_w,
-                summary_h[layer] / fig_h,
-            )
-        )
-        bar = fig.colorbar(ScalarMappable(norm=norm, cmap=ACTIVATION_CMAP), cax=cax)
-        bar.ax.tick_params(labelsize=SMALL - 1, length=1.5, pad=1)
-        bar.outline.set_linewidth(0.4)
+        _activation_bar(fig, fig.add_axes(((left + 0.1) / fig_w + width, bottom, 0.1 / fig_w, height)), norm)
         if layer == n_layers - 1:
             ax.set_xlabel("channel (▼ shown above)", fontsize=SMALL + 0.5, labelpad=2)
         y += summary_h[layer] + 0.55

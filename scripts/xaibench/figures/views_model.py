@@ -24,7 +24,15 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from xaibench.figures.common import SEQUENTIAL_CMAP, WRONG_COLOUR, PathLike, save_figure, wrap_text
+from xaibench.figures.common import (
+    LABEL,
+    SEQUENTIAL_CMAP,
+    SMALL,
+    WRONG_COLOUR,
+    PathLike,
+    save_figure,
+    wrap_text,
+)
 from xaibench.figures.names import method_labels
 
 __all__ = [
@@ -35,7 +43,7 @@ __all__ = [
     "plot_maximisation",
 ]
 
-HEADER, LABEL, SMALL = 9, 7.5, 6.5  # font sizes
+HEADER = 9  # font size of titles
 PERTURBATION_CMAP = "RdBu_r"
 
 

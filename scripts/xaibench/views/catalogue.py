@@ -8,9 +8,10 @@ and their libraries (torch, matplotlib) are imported inside the functions, when 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from xaibench.views.registry import INPUTS, MODEL, Figure, ViewOutput, register
+from xaibench.views.registry import INPUTS, MODEL, Compute, Figure, ViewOutput, register
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,15 +32,19 @@ def _plot_arrays(function: str) -> Figure:
     return draw
 
 
-@register(
-    "occlusion_sweep",
-    title="Occlusion sweep",
-    category=INPUTS,
-    arrays="sweep.npz",
-    tables={"table": "drops.tsv"},
-    figures={"sweep": _plot_arrays("plot_occlusion_sweep")},
-    gpu=True,
-)
+def _arrays_view(
+    name: str, title: str, arrays: str, table: str, *, figure: str, gpu: bool = False
+) -> Callable[[Compute], Compute]:
+    """:func:`register` for a view of inputs whose result, a dict of arrays, is both its ``.npz`` (file
+    ``arrays``) and all that ``xaibench.figures.plot_<name>`` needs to draw its one figure (``figure``), and
+    which writes one table (file ``table``)."""
+    figures = {figure: _plot_arrays(f"plot_{name}")}
+    return register(
+        name, title=title, category=INPUTS, arrays=arrays, tables={"table": table}, figures=figures, gpu=gpu
+    )
+
+
+@_arrays_view("occlusion_sweep", "Occlusion sweep", "sweep.npz", "drops.tsv", figure="sweep", gpu=True)
 def occlusion_sweep(pair: Pair, settings: dict[str, Any], seed: int) -> ViewOutput:
     """Probability drop under occluding windows (sizes x strides, two at once)."""
     from xaibench.views import occlusion_sweep as view
@@ -50,13 +55,8 @@ def occlusion_sweep(pair: Pair, settings: dict[str, Any], seed: int) -> ViewOutp
     return ViewOutput(tables={"table": table}, arrays=result, note=str(note))
 
 
-@register(
-    "activation_maps",
-    title="Activation maps",
-    category=INPUTS,
-    arrays="activations.npz",
-    tables={"table": "class_means.tsv"},
-    figures={"activation_maps": _plot_arrays("plot_activation_maps")},
+@_arrays_view(
+    "activation_maps", "Activation maps", "activations.npz", "class_means.tsv", figure="activation_maps"
 )
 def activation_maps(pair: Pair, settings: dict[str, Any], seed: int) -> ViewOutput:
     """Feature maps per stage and mean activation per class and channel."""
@@ -89,13 +89,12 @@ def max_activating(pair: Pair, settings: dict[str, Any], seed: int) -> ViewOutpu
     return ViewOutput(tables={"table": table}, extra=extra, note=str(info))
 
 
-@register(
+@_arrays_view(
     "guided_gradcam_composite",
-    title="Guided Grad-CAM composite",
-    category=INPUTS,
-    arrays="maps.npz",
-    tables={"table": "samples.tsv"},
-    figures={"composite": _plot_arrays("plot_guided_gradcam_composite")},
+    "Guided Grad-CAM composite",
+    "maps.npz",
+    "samples.tsv",
+    figure="composite",
     gpu=True,
 )
 def guided_gradcam_composite(pair: Pair, settings: dict[str, Any], seed: int) -> ViewOutput:
