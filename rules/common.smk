@@ -108,10 +108,6 @@ def method_entry(name):
     return canonical({"method": entry["method"], "params": entry.get("params", {})})
 
 
-def method_spec(wildcards):
-    return method_entry(wildcards.method)
-
-
 def explain_settings(wildcards):
     explain = config["explain"]
     return canonical({k: explain[k] for k in ("n_samples", "batch_size", "target")})
@@ -161,27 +157,22 @@ def paths(files):
     """Every path of a mapping of pair_files(), in order."""
     if isinstance(files, str):
         return [files]
-    return [path for value in files.values() for path in paths(value)]
+    found = [path for value in files.values() for path in paths(value)]
+    return list(
+        dict.fromkeys(found)
+    )  # once each: a file may hold several methods' explanations
 
 
 DATA = {dataset: f"results/data/{dataset}.npz" for dataset in DATASETS}
-EXPLANATIONS = pair_files(
-    "results/explanations/{dataset}/{model}/{method}.npz", METHODS
-)
-GRID_EXPLANATIONS = pair_files(
-    "results/explanations/{dataset}/{model}/{method}.npz",
-    config["figures"]["grid_methods"],
-)
 HISTORIES = pair_files("results/models/{dataset}/{model}/history.tsv")
 TEST_METRICS = pair_files("results/models/{dataset}/{model}/test_metrics.json")
 
 
-def evaluation_groups():
-    """Evaluation job name -> the methods it scores, from evaluate.methods_per_job: one job per method
-    (named after it) or chunks of the sorted method names named 'group<i>-of-<n>' (method names cannot
-    contain '-', so the two never collide)."""
+def method_groups(size):
+    """Job name -> the methods it handles, for a ``methods_per_job`` setting: one job per method (named after
+    it) or chunks of the sorted method names named 'group<i>-of-<n>' (method names cannot contain '-', so the
+    two never collide)."""
     names = sorted(METHODS)  # not config order: reordering the config must not regroup
-    size = config["evaluate"]["methods_per_job"]
     if size == "all":
         size = len(names)
     if size == 1:
@@ -190,14 +181,40 @@ def evaluation_groups():
     return {f"group{i}-of-{len(chunks)}": c for i, c in enumerate(chunks, start=1)}
 
 
-EVAL_GROUPS = evaluation_groups()
+EXPLAIN_GROUPS = method_groups(config["explain"]["methods_per_job"])
+EVAL_GROUPS = method_groups(config["evaluate"]["methods_per_job"])
+EXPLAINED_IN = {m: group for group, methods in EXPLAIN_GROUPS.items() for m in methods}
+
+
+def explanation_files(methods):
+    """dataset -> model -> method -> the explanation file holding that method's maps (its explain job's)."""
+    files = {}
+    for dataset, model in pairs():
+        folder = f"results/explanations/{dataset}/{model}"
+        files.setdefault(dataset, {})[model] = {
+            m: f"{folder}/{EXPLAINED_IN[m]}.npz" for m in methods
+        }
+    return files
+
+
+EXPLANATIONS = explanation_files(METHODS)
+GRID_EXPLANATIONS = explanation_files(config["figures"]["grid_methods"])
+
+
+def explain_group_specs(wildcards):
+    """Method name -> canonical spec, for every method of the explanation group (in order)."""
+    return {method: method_entry(method) for method in EXPLAIN_GROUPS[wildcards.group]}
 
 
 def group_explanations(wildcards):
-    return expand(
-        "results/explanations/{{dataset}}/{{model}}/{method}.npz",
-        method=EVAL_GROUPS[wildcards.group],
-    )
+    """Method name -> explanation file, for every method of the evaluation group (in order)."""
+    files = EXPLANATIONS[wildcards.dataset][wildcards.model]
+    return {method: files[method] for method in EVAL_GROUPS[wildcards.group]}
+
+
+def group_explanation_files(wildcards):
+    """The explanation files the evaluation group reads (each once)."""
+    return list(dict.fromkeys(group_explanations(wildcards).values()))
 
 
 def group_method_specs(wildcards):
@@ -243,7 +260,8 @@ def final_targets():
     return figures + curves + tables + onnx
 
 
-# ---- views (rules/views.smk generates two rules per view of VIEWS_ON from its spec in the registry)
+# ---- views (rules/views.smk generates two rules per view of VIEWS_ON from its spec in the registry, and
+# one rule views for all of them; config views_per_job picks view_<name> or views for the per-pair files)
 
 
 def view_settings(view):
@@ -278,15 +296,39 @@ def view_outputs(view):
     return outputs
 
 
-def view_resources(view):
-    """A GPU (and the GPU jobs' memory) for the views that want one."""
-    if VIEWS.get(view).gpu:
-        return {"mem_mb": gpu_mem_mb, "runtime": 30, "gpu": gpu_count}
-    return {"mem_mb": cpu_mem_mb, "runtime": 30}
+def view_resources(*views):
+    """A GPU (and the GPU jobs' memory) if any of the views wants one; 30 min of wall time per view."""
+    runtime = 30 * len(views)
+    if any(VIEWS.get(view).gpu for view in views):
+        return {"mem_mb": gpu_mem_mb, "runtime": runtime, "gpu": gpu_count}
+    return {"mem_mb": cpu_mem_mb, "runtime": runtime}
+
+
+def grouped_view_outputs():
+    """The named outputs of views (one job per pair with views_per_job all): every output of every view on, as
+    ``<view>__<output>`` (xaibench.views.jobs.outputs_by_view splits them again)."""
+    return {
+        f"{view}__{name}": path
+        for view in VIEWS_ON
+        for name, path in view_outputs(view).items()
+    }
+
+
+def view_rule_order():
+    """Rules view_<name> and views make the same files and both exist whatever the config (so that a profile
+    may name either); views_per_job says which one Snakemake prefers (first wins)."""
+    per_view = [f"view_{view}" for view in VIEWS_ON]
+    return ["views", *per_view] if views_grouped() else [*per_view, "views"]
+
+
+def views_grouped():
+    """views_per_job: all: one job (rule views) per pair computes every view switched on."""
+    return config["views_per_job"] == "all"
 
 
 def view_tables(view):
-    """Every pair's table of the view that its gathering rule concatenates."""
+    """Every pair's table of the view that its gathering rule concatenates (made by view_<view> or by
+    views, whichever views_per_job picks)."""
     spec = VIEWS.get(view)
     return paths(
         pair_files(
@@ -296,12 +338,15 @@ def view_tables(view):
 
 
 def view_targets():
-    """Every output of the views switched on: each pair's arrays, tables and figures, and the gathered
-    tables (from the generated rules)."""
+    """Every output of the views switched on: each pair's arrays, tables and figures (from the rule that
+    views_per_job picks: views, or each view_<name>), and the gathered tables."""
     ids = {"dataset": [d for d, _ in pairs()], "model": [m for _, m in pairs()]}
     targets = []
+    if views_grouped() and VIEWS_ON:
+        targets += expand(list(rules.views.output), zip, **ids)
     for view in VIEWS_ON:
-        targets += expand(list(getattr(rules, f"view_{view}").output), zip, **ids)
+        if not views_grouped():
+            targets += expand(list(getattr(rules, f"view_{view}").output), zip, **ids)
         targets += list(getattr(rules, view).output)
     return targets
 

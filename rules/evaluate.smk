@@ -2,7 +2,7 @@ rule evaluate:
     input:
         data="results/data/{dataset}.npz",
         weights="results/models/{dataset}/{model}/model.pt",
-        attributions=group_explanations,
+        attributions=group_explanation_files,
     output:
         scores="results/scores/{dataset}/{model}/{group}.tsv",
         curves="results/scores/{dataset}/{model}/{group}_curves.npz",
@@ -22,6 +22,7 @@ rule evaluate:
     params:
         metrics=metric_specs,
         methods=group_method_specs,
+        explanations=group_explanations,
         batch_size=config["evaluate"]["batch_size"],
         seed=config["seed"],
         device=config["device"],

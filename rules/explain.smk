@@ -3,11 +3,11 @@ rule explain:
         data="results/data/{dataset}.npz",
         weights="results/models/{dataset}/{model}/model.pt",
     output:
-        attributions="results/explanations/{dataset}/{model}/{method}.npz",
+        attributions="results/explanations/{dataset}/{model}/{group}.npz",
     log:
-        "logs/explain/{dataset}/{model}/{method}.log",
+        "logs/explain/{dataset}/{model}/{group}.log",
     benchmark:
-        "benchmarks/explain/{dataset}/{model}/{method}.tsv"
+        "benchmarks/explain/{dataset}/{model}/{group}.tsv"
     conda:
         "../envs/xaibench.yaml"
     threads: 1
@@ -17,7 +17,7 @@ rule explain:
         gpu=gpu_count,
         batch_divisor=batch_divisor,
     params:
-        spec=method_spec,
+        methods=explain_group_specs,
         settings=explain_settings,
         seed=config["seed"],
         device=config["device"],

@@ -3,7 +3,11 @@
 #   view_<name>: one job per (dataset, model): arrays, tables and figures (scripts/view.py);
 #   <name>: every pair's (first) table in results/tables/views/<name>.tsv (scripts/view_table.py), so that
 #     `snakemake <name>` builds that view for every pair.
-# Settings are plain values (the same for every job of a view); a change reruns the jobs of that view.
+# And views: one job per (dataset, model) computing every view switched on in one process (scripts/view.py),
+# writing the same files as the view_<name> rules (outputs named <view>__<output>). Both kinds exist whatever
+# the config; views_per_job (all: views; 1: view_<name>) orders them, so only one of them ever runs.
+# Settings are plain values (the same for every job of a view); a change reruns the jobs of that view (with
+# views_per_job: all, every pair's views job).
 
 
 for view in VIEWS_ON:
@@ -58,3 +62,31 @@ for view in VIEWS_ON:
             view=view,
         script:
             "../scripts/view_table.py"
+
+
+if VIEWS_ON:
+
+    rule views:
+        input:
+            data="results/data/{dataset}.npz",
+            weights="results/models/{dataset}/{model}/model.pt",
+        output:
+            **grouped_view_outputs(),
+        log:
+            "logs/views/all/{dataset}/{model}.log",
+        benchmark:
+            "benchmarks/views/all/{dataset}/{model}.tsv"
+        conda:
+            "../envs/xaibench.yaml"
+        threads: 1
+        resources:
+            **view_resources(*VIEWS_ON),
+        params:
+            views=VIEWS_ON,
+            settings={view: view_settings(view) for view in VIEWS_ON},
+            seed=config["seed"],
+            device=config["device"],
+        script:
+            "../scripts/view.py"
+
+    workflow.ruleorder(*view_rule_order())

@@ -17,7 +17,7 @@ with job_log(snakemake.log[0]) as log:
     scores, curves, timing = evaluate_methods(
         data_path=snakemake.input.data,
         weights_path=snakemake.input.weights,
-        attributions=dict(zip(methods, snakemake.input.attributions, strict=True)),
+        attributions=snakemake.params.explanations,
         methods=methods,
         metrics=snakemake.params.metrics,
         ids={"dataset": w.dataset, "model": w.model},

@@ -1,9 +1,9 @@
-"""Rule explain: attributions of one method for the evaluation subset of one (dataset, model)."""
+"""Rule explain: attributions of a group of methods for the evaluation subset of one (dataset, model)."""
 
 from typing import TYPE_CHECKING
 
-from xaibench.explaining import explain_subset
-from xaibench.logs import config_key, job_log
+from xaibench.explaining import explain_group
+from xaibench.logs import job_log
 from xaibench.runtime import set_threads
 
 if TYPE_CHECKING:
@@ -13,14 +13,14 @@ with job_log(snakemake.log[0]) as log:
     set_threads(snakemake.threads)
     settings = dict(snakemake.params.settings)  # a retried job (attempt k) uses batches 2^(k-1) times smaller
     settings["batch_size"] = max(1, settings["batch_size"] // snakemake.resources.batch_divisor)
-    with config_key(f"explain.methods.{snakemake.wildcards.method}"):
-        summary = explain_subset(
-            data_path=snakemake.input.data,
-            weights_path=snakemake.input.weights,
-            out_path=snakemake.output.attributions,
-            spec=snakemake.params.spec,
-            seed=snakemake.params.seed,
-            device=snakemake.params.device,
-            **settings,
-        )
-    log.info("%s", summary)
+    summaries = explain_group(
+        data_path=snakemake.input.data,
+        weights_path=snakemake.input.weights,
+        out_path=snakemake.output.attributions,
+        specs=snakemake.params.methods,
+        seed=snakemake.params.seed,
+        device=snakemake.params.device,
+        **settings,
+    )
+    for summary in summaries:
+        log.info("%s", summary)

@@ -21,7 +21,8 @@ def _run(root: Path, score: float = 0.5, seconds: float = 1.0, nan: bool = True)
     maps = np.arange(8, dtype=np.float32).reshape(2, 1, 2, 2)
     if nan:
         maps[1, 0, 0, 0] = np.nan
-    np.savez(root / "results/explanations/m.npz", attributions=maps, seconds=np.float64(seconds))
+    arrays = {"methods": np.array(["saliency"]), "saliency.attributions": maps}
+    np.savez(root / "results/explanations/m.npz", **arrays, **{"saliency.seconds": np.float64(seconds)})
     times = {"seconds": [seconds, seconds], "seconds_tsne": [seconds, seconds]}
     table = pd.DataFrame({"metric": ["a", "b"], "score": [score, np.nan], **times})
     table.to_csv(root / "results/tables/scores.tsv", sep="\t", index=False)
@@ -38,6 +39,6 @@ def test_a_changed_score_or_map_is_named(tool, tmp_path):
     lines = tool.compare(a, _run(tmp_path / "b", score=0.5 + 1e-15))
     assert lines == ["results/tables/scores.tsv: columns differ in value: ['score']"]
     lines = tool.compare(a, _run(tmp_path / "c", nan=False))
-    assert lines == ["results/explanations/m.npz: arrays differ: ['attributions']"]
+    assert lines == ["results/explanations/m.npz: arrays differ: ['saliency.attributions']"]
     (tmp_path / "c" / "results/tables/scores.tsv").unlink()
     assert any("only in" in line for line in tool.compare(a, tmp_path / "c"))

@@ -7,8 +7,8 @@ import pytest
 
 from xaibench.datasets import make_dataset, save_dataset
 from xaibench.evaluation import evaluate_explanations, evaluate_methods, metric_params
-from xaibench.explaining import explain_subset
-from xaibench.io import load_npz
+from xaibench.explaining import explain_group, explain_subset
+from xaibench.explanations import explained_methods, load_explanation
 from xaibench.models import save_model
 from xaibench.training import train
 
@@ -54,7 +54,7 @@ def _evaluate_saliency(root, spec, metrics, seed):
 
 def test_explanation_file_holds_maps_and_provenance(stage_files):
     root, _, summary = stage_files
-    expl = load_npz(str(root / "saliency.npz"))
+    expl = load_explanation(str(root / "saliency.npz"))
     assert expl["attributions"].shape == (6, 1, 32, 32) and np.isfinite(expl["attributions"]).all()
     assert len(expl["indices"]) == len(expl["targets"]) == len(expl["predictions"]) == 6
     assert float(expl["seconds"]) > 0 and summary["n"] == 6
@@ -133,6 +133,37 @@ def test_grouped_evaluation_equals_one_job_per_method(stage_files):
         evaluate_methods(attributions={}, methods=methods, ids={}, **common)
 
 
+def test_grouped_explanation_equals_one_job_per_method(stage_files, tmp_path):
+    """explain_group (one job explaining several methods, stochastic ones between deterministic ones) stores
+    for each method exactly the maps, subset and metadata that a job of its own stores."""
+    root, _, _ = stage_files
+    specs = {
+        "lime_small": {"method": "lime", "params": {"n_samples": 20, "perturbations_per_eval": 10}},
+        "saliency": {"method": "saliency", "params": {}},
+        "smoothgrad": {"method": "smoothgrad", "params": {"n_samples": 3}},
+        "random": {"method": "random", "params": {}},
+    }
+    kwargs = {"data_path": str(root / "data.npz"), "weights_path": str(root / "model.pt"), "seed": 0}
+    kwargs |= {"device": "cpu", "n_samples": 6, "batch_size": 4, "target": "label"}
+    group = str(tmp_path / "group.npz")
+    summaries = explain_group(out_path=group, specs=specs, **kwargs)
+    assert [s["name"] for s in summaries] == explained_methods(group) == list(specs)
+    for name, spec in specs.items():
+        alone = str(tmp_path / f"{name}.npz")
+        explain_subset(out_path=alone, spec=spec, name=name, **kwargs)
+        mine, theirs = load_explanation(group, name), load_explanation(alone)
+        assert set(mine) == set(theirs)
+        for key in set(mine) - {"seconds"}:
+            np.testing.assert_array_equal(mine[key], theirs[key], err_msg=f"{name}: {key}")
+    assert not np.array_equal(load_explanation(group, "lime_small")["attributions"], mine["attributions"])
+    with pytest.raises(ValueError, match="holds 4 methods"):
+        load_explanation(group)
+    with pytest.raises(ValueError, match="no explanations of method 'gradcam'"):
+        load_explanation(group, "gradcam")
+    with pytest.raises(ValueError, match="cannot contain"):
+        explain_group(out_path=group, specs={"a.b": specs["saliency"]}, **kwargs)
+
+
 # ---- stages equal their functions ------------------------------------------------------------------------
 
 
@@ -153,7 +184,7 @@ def test_stored_explanation_equals_explain(stage_files):
 
     root, _, _ = stage_files
     dataset, model = _stage_inputs(root)
-    stored = load_npz(str(root / "saliency.npz"))
+    stored = load_explanation(str(root / "saliency.npz"))
     idx = stored["indices"]
     np.testing.assert_array_equal(stored["labels"], dataset.labels[idx])
     np.testing.assert_array_equal(stored["targets"], dataset.labels[idx])  # target: label
@@ -178,7 +209,7 @@ def test_target_prediction_explains_the_predicted_class(stage_files, tmp_path):
     spec = {"method": "input_x_gradient", "params": {}}
     _explain_stage(root, tmp_path / "pred.npz", spec, target="prediction")
     _explain_stage(root, tmp_path / "label.npz", spec)
-    pred, label = load_npz(str(tmp_path / "pred.npz")), load_npz(str(tmp_path / "label.npz"))
+    pred, label = load_explanation(str(tmp_path / "pred.npz")), load_explanation(str(tmp_path / "label.npz"))
     np.testing.assert_array_equal(pred["targets"], pred["predictions"])
     differs = pred["predictions"] != pred["labels"]
     assert differs.any() and not differs.all()  # the one-epoch model gets some images wrong
@@ -203,7 +234,7 @@ def test_stored_score_equals_the_metric(stage_files):
         "sens": {"metric": "max_sensitivity", "params": {"nr_samples": 2}},
     }
     scores, curves, _ = _evaluate_saliency(root, spec, metrics, seed=3)
-    stored = load_npz(str(root / "saliency.npz"))
+    stored = load_explanation(str(root / "saliency.npz"))
     x = dataset.images[stored["indices"]]
     for name, entry in metrics.items():
         direct = evaluate_metric(

@@ -1,13 +1,15 @@
 """Every rule declares named input/output, log, benchmark, threads, resources (gpu where due) and conda.
 
 The rules are read as Snakemake builds them (tests/workflow_rules.py), so the rules generated for the views
-(rules/views.smk: one view_<name> and one <name> per entry of xaibench.views.VIEWS) are checked like the
-others; what only the text shows (threads:, no lambdas) is read from rules/*.smk.
+(rules/views.smk: one view_<name> and one <name> per entry of xaibench.views.VIEWS, and views for all of them)
+are checked like the others; what only the text shows (threads:, no lambdas) is read from rules/*.smk.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,9 +19,11 @@ from workflow_rules import workflow_rules
 from xaibench.views import VIEWS
 
 ROOT = Path(__file__).resolve().parents[1]
-# training, explanation, evaluation and the views that want one (registry: gpu=True) ask for a GPU; data,
-# aggregation, figures and the other views do not
+# training, explanation, evaluation and the views that want one (registry: gpu=True) ask for a GPU, and so
+# does views (every view of a pair in one job) when one of its views does; data, aggregation, figures and the
+# other views do not
 GPU_RULES = {"train_model", "explain", "evaluate"} | {f"view_{v}" for v in VIEWS if VIEWS.get(v).gpu}
+GPU_RULES |= {"views"} if any(VIEWS.get(v).gpu for v in VIEWS) else set()
 RULES = {name: rule for name, rule in workflow_rules().items() if name != "all"}
 RULE_TEXT = {smk.name: smk.read_text() for smk in sorted((ROOT / "rules").glob("*.smk"))}
 
@@ -30,9 +34,66 @@ def test_common_smk_defines_no_rules():
 
 
 def test_every_view_has_its_two_rules():
-    """test.yaml switches every view on: a per-pair rule and a gathering rule each, nothing else."""
+    """test.yaml switches every view on: a per-pair rule and a gathering rule each, and views (every view of
+    a pair in one job), nothing else."""
     view_rules = {name for name in RULES if RULES[name]["script"].endswith(("/view.py", "/view_table.py"))}
-    assert view_rules == {f"view_{v}" for v in VIEWS} | set(VIEWS)
+    assert view_rules == {f"view_{v}" for v in VIEWS} | set(VIEWS) | {"views"}
+
+
+def test_views_rule_has_the_outputs_of_every_view_rule():
+    """views writes what the view_<name> rules write, its outputs named <view>__<output>, which
+    xaibench.views.jobs.outputs_by_view splits back into each view's outputs."""
+    from xaibench.views.jobs import outputs_by_view
+
+    grouped = RULES["views"]["output"]
+    assert grouped == [f"{v}__{name}" for v in VIEWS for name in RULES[f"view_{v}"]["output"]]
+    split = outputs_by_view(dict.fromkeys(grouped, "path"), list(VIEWS))
+    assert {v: list(names) for v, names in split.items()} == {v: RULES[f"view_{v}"]["output"] for v in VIEWS}
+    # tools/benchmark.py reads the pair from benchmarks/views/<view>/<dataset>/<model>: here <view> is all
+    assert RULES["views"]["benchmark"].startswith("benchmarks/views/all/{dataset")
+
+
+def test_views_rule_asks_for_a_gpu_only_for_a_gpu_view(tmp_path):
+    config = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
+    config["views"] = {v: config["views"][v] for v in VIEWS if not VIEWS.get(v).gpu}
+    path = tmp_path / "cpu_views.yaml"
+    path.write_text(yaml.safe_dump(config))
+    rules = workflow_rules(str(path))
+    assert "gpu" not in rules["views"]["resources"]
+    assert rules["views"]["output"] == [
+        f"{v}__{n}" for v in config["views"] for n in rules[f"view_{v}"]["output"]
+    ]
+
+
+def _dry_run(workdir: Path, config: Path, views_per_job: str, *args: str) -> str:
+    snakemake = Path(sys.executable).parent / "snakemake"
+    command = [snakemake, "--snakefile", ROOT / "Snakefile", "--directory", workdir, "--configfile", config]
+    command += ["--config", f"views_per_job={views_per_job}", *args]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_views_per_job_all_runs_one_views_job_per_pair_for_the_same_files(tmp_path):
+    """views_per_job: all (config.yaml) builds every view of a pair in one views job, 1 (test.yaml,
+    paper.yaml) one view_<name> job per view and pair; both DAGs hold the same files."""
+    config = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
+    config["datasets"]["ts_scale"] = config["datasets"]["ts_rotation"]  # two pairs
+    path = tmp_path / "two_pairs.yaml"
+    path.write_text(yaml.safe_dump(config))
+    stats = _dry_run(tmp_path, path, "all", "-n").split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    counts = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.M)}
+    assert counts["views"] == 2 and not any(name.startswith("view_") for name in counts)
+    assert all(counts[v] == 1 for v in VIEWS)  # the gathering rules stay per view
+    rule_of = {}  # mode -> output file -> the rule that makes it
+    for mode in ("all", "1"):
+        rows = [line.split("\t") for line in _dry_run(tmp_path, path, mode, "--summary").splitlines()]
+        rule_of[mode] = {row[0]: row[2] for row in rows[1:] if len(row) > 2}
+    assert set(rule_of["all"]) == set(rule_of["1"])
+    per_pair = {f for f, rule in rule_of["1"].items() if rule.startswith("view_")}
+    assert len(per_pair) == 2 * sum(len(RULES[f"view_{v}"]["output"]) for v in VIEWS)
+    assert {rule_of["all"][f] for f in per_pair} == {"views"}
+    assert all(rule_of["all"][f] == rule for f, rule in rule_of["1"].items() if f not in per_pair)
 
 
 @pytest.mark.parametrize("name", sorted(RULES))
@@ -58,7 +119,8 @@ def test_rule_text_declares_threads_and_uses_no_lambda(smk):
 
 
 def test_slurm_profile_sends_exactly_the_gpu_rules_to_the_gpu_partition():
-    """profiles/slurm names rules: a view registered with gpu=True needs its view_<name> line there."""
+    """profiles/slurm names rules: a view registered with gpu=True needs its view_<name> line there (and
+    views, the rule of views_per_job: all, its own)."""
     per_rule = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())["set-resources"]
     assert set(per_rule) == GPU_RULES
     assert all(per_rule[name]["gpu"] == 1 for name in GPU_RULES)

@@ -1,7 +1,9 @@
-"""The view contract: a view is one register() entry; run_view and gather_view do the rest of a job."""
+"""The view contract: a view is one register() entry; run_view (run_views: several in one job) and
+gather_view do the rest of a job."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 from xaibench.io import load_npz
 from xaibench.pairs import Pair
 from xaibench.views import VIEWS, ViewOutput, register
-from xaibench.views.jobs import gather_view, run_view
+from xaibench.views.jobs import gather_view, outputs_by_view, run_view, run_views
 
 
 @pytest.fixture
@@ -63,6 +65,63 @@ def test_a_registered_view_runs_writes_and_gathers(registry, tmp_path):
 
     gathered = gather_view("toy", [outputs["rows"], outputs["rows"]])
     assert gathered.to_dict("records") == [{"dataset": "ds", "model": "net", "value": 66}]
+
+
+def _register_draws(registry, names) -> None:
+    """Views that draw from every global generator without seeding, and leave torch with one thread."""
+
+    def draw(pair: Pair, settings: dict, seed: int) -> ViewOutput:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        values = [random.random(), np.random.rand(), float(torch.rand(1)), threads]  # noqa: NPY002
+        return ViewOutput(tables={"rows": pd.DataFrame({"value": values})})
+
+    for name in names:
+        register(name, title=name, category="Views of inputs", tables={"rows": "rows.tsv"}, figures={})(draw)
+
+
+def test_views_in_one_job_run_as_if_alone(registry, tmp_path):
+    """run_views: each view gets a pair of its own and the generators and torch threads as they were before
+    the first view, so a view's result does not depend on the views that ran before it in the process."""
+    import torch
+
+    _register_draws(registry, ["first", "second"])
+    outputs = {v: {"rows": str(tmp_path / f"{v}.tsv")} for v in ("first", "second")}
+    loaded = []
+
+    def load() -> Pair:
+        loaded.append(Pair(dataset=None, model=None, device="cpu"))
+        return loaded[-1]
+
+    ids = {"dataset": "ds", "model": "net"}
+    threads = torch.get_num_threads()
+    state = random.getstate(), np.random.get_state(), torch.get_rng_state()  # noqa: NPY002
+    try:
+        together = run_views(load, {"first": {}, "second": {}}, 0, ids, outputs)
+        random.setstate(state[0])
+        np.random.set_state(state[1])  # noqa: NPY002
+        torch.set_rng_state(state[2])
+        torch.set_num_threads(threads)
+        alone = run_views(load, {"second": {}}, 0, ids, {"second": outputs["second"]})
+    finally:
+        torch.set_num_threads(threads)
+    assert list(together) == ["first", "second"] and len(loaded) == 3  # a pair per view
+    second = together["second"].tables["rows"]
+    pd.testing.assert_frame_equal(second, together["first"].tables["rows"])
+    pd.testing.assert_frame_equal(second, alone["second"].tables["rows"])
+    assert second["value"].iloc[3] == threads
+
+
+def test_outputs_by_view_splits_the_grouped_outputs():
+    outputs = {"a__arrays": "a.npz", "a__table": "a.tsv", "b__x_png": "b.png"}
+    assert outputs_by_view(outputs, ["a", "b"]) == {
+        "a": {"arrays": "a.npz", "table": "a.tsv"},
+        "b": {"x_png": "b.png"},
+    }
+    with pytest.raises(ValueError, match="names none of the views"):
+        outputs_by_view({"c__table": "c.tsv"}, ["a", "b"])
 
 
 def test_register_refuses_bad_entries(registry):

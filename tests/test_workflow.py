@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from xaibench.explanations import explained_methods, load_explanation
 from xaibench.views import VIEWS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +41,13 @@ def job_counts(output: str) -> dict[str, int]:
     """Rule -> job count from Snakemake's 'Job stats' table."""
     block = output.split("Job stats:", 1)[1].split("\n\n", 1)[0]
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M) if m[1] != "total"}
+
+
+def explanation_files(workdir: Path, dataset: str, model: str) -> dict[str, Path]:
+    """Method -> the explanation file of a run that holds its maps (read from the files, any grouping)."""
+    folder = workdir / "results" / "explanations" / dataset / model
+    files = sorted(folder.glob("*.npz"))
+    return {name: path for path in files for name in explained_methods(str(path))}
 
 
 # ---- static checks -----------------------------------------------------------------------------------
@@ -77,21 +85,23 @@ def test_scripts_stay_thin():
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "paper.yaml"])
-def test_dry_run_has_one_explanation_job_per_dataset_model_method(name, tmp_path):
+def test_dry_run_has_one_job_per_dataset_model_and_group_of_methods(name, tmp_path):
     config = yaml.safe_load((ROOT / "config" / name).read_text())
     out = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(ROOT / "config" / name))
     counts = job_counts(out.stdout)
     pairs = sum(len(entry.get("models") or config["models"]) for entry in config["datasets"].values())
     n_methods = len(config["explain"]["methods"])
-    assert counts["explain"] == pairs * n_methods
-    per_job = config["evaluate"].get("methods_per_job", 1)
-    per_job = n_methods if per_job == "all" else per_job
-    assert counts["evaluate"] == pairs * -(-n_methods // per_job)  # evaluation groups of methods_per_job
+    for stage in ("explain", "evaluate"):  # groups of methods_per_job methods
+        per_job = config[stage].get("methods_per_job", 1)
+        per_job = n_methods if per_job == "all" else per_job
+        assert counts[stage] == pairs * -(-n_methods // per_job), stage
     assert counts["train_model"] == pairs
     assert counts["generate_dataset"] == len(config["datasets"])
     assert set(config["views"]) == set(VIEWS)  # the shipped configs run every view
-    for view in VIEWS:
-        assert counts[f"view_{view}"] == pairs and counts[view] == 1  # one job per pair, one gathering job
+    for view in VIEWS:  # one job per pair (for each view, or for all of them), one gathering job per view
+        assert counts[view] == 1
+        assert counts.get(f"view_{view}", 0) == (pairs if config.get("views_per_job", 1) == 1 else 0)
+    assert counts.get("views", 0) == (pairs if config.get("views_per_job", 1) == "all" else 0)
 
 
 def test_minimal_config_runs_the_chain_without_views(tmp_path):
@@ -267,8 +277,10 @@ def test_stored_explanations_equal_explain(e2e):
 
     workdir, config = e2e
     dataset_name, model_name, dataset, model = _stage_inputs(workdir, config)
+    files = explanation_files(workdir, dataset_name, model_name)
+    assert sorted(files) == sorted(config["explain"]["methods"])
     for name, entry in config["explain"]["methods"].items():
-        stored = dict(np.load(workdir / f"results/explanations/{dataset_name}/{model_name}/{name}.npz"))
+        stored = load_explanation(files[name], name)
         idx = stored["indices"]
         np.testing.assert_array_equal(stored["targets"], dataset.labels[idx])  # explain.target: label
         expected = explain(
@@ -297,7 +309,7 @@ def test_stored_scores_equal_the_metric(e2e):
     dataset_name, model_name, dataset, model = _stage_inputs(workdir, config)
     method = "saliency"
     entry = config["explain"]["methods"][method]
-    stored = dict(np.load(workdir / f"results/explanations/{dataset_name}/{model_name}/{method}.npz"))
+    stored = load_explanation(explanation_files(workdir, dataset_name, model_name)[method], method)
     idx = stored["indices"]
     scores = pd.read_csv(workdir / "results/tables/scores.tsv", sep="\t")
     scores = scores[(scores["dataset"] == dataset_name) & (scores["method"] == method)]
@@ -336,10 +348,10 @@ def test_target_prediction_runs(e2e, tmp_path):
     path = tmp_path / "prediction.yaml"
     path.write_text(yaml.safe_dump(config))
     dataset_name, model_name = next(iter(config["datasets"])), next(iter(config["models"]))
-    target = f"results/explanations/{dataset_name}/{model_name}/saliency.npz"
+    target = Path(explanation_files(workdir, dataset_name, model_name)["saliency"]).relative_to(workdir)
     out = snakemake(target, "--cores", "1", "--directory", str(tmp_path), "--configfile", str(path))
     assert "train_model" not in out.stdout + out.stderr  # only the explanation job ran
-    stored = dict(np.load(tmp_path / target))
+    stored = load_explanation(tmp_path / target, "saliency")
     np.testing.assert_array_equal(stored["targets"], stored["predictions"])
     assert str(stored["params"]) == "{}"
 

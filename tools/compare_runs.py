@@ -6,7 +6,8 @@ RUN_A and RUN_B are workflow directories (each with a ``results/`` folder), e.g.
 and one after a refactor. Compared exactly:
 
 * every ``.npz`` under ``results/`` (data, explanations, curves, views): same keys, same dtypes and shapes,
-  identical values (NaN equals NaN), except the wall-time key ``seconds``;
+  identical values (NaN equals NaN), except wall-time keys (``seconds``, and ``<method>.seconds`` in grouped
+  explanation files);
 * every ``.tsv`` table: same columns and rows, identical values, except timing columns (``seconds``,
   ``seconds_per_image``, ``seconds_<stage>`` such as the embeddings' ``seconds_tsne``, ``elapsed_s``,
   ``wall_s`` and the ``timing`` tables);
@@ -39,7 +40,7 @@ def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
 
 def _npz(a: Path, b: Path) -> str:
     with np.load(a, allow_pickle=False) as fa, np.load(b, allow_pickle=False) as fb:
-        keys_a, keys_b = set(fa.files) - TIME_KEYS, set(fb.files) - TIME_KEYS
+        keys_a, keys_b = ({k for k in f.files if k.rsplit(".", 1)[-1] not in TIME_KEYS} for f in (fa, fb))
         if keys_a != keys_b:
             return f"keys differ: {sorted(keys_a ^ keys_b)}"
         bad = [k for k in sorted(keys_a) if not _same_array(fa[k], fb[k])]

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xaibench.io import load_npz
+from xaibench.explanations import load_explanation
 
 
 def concat_tables(paths: Sequence[str]) -> pd.DataFrame:
@@ -39,7 +39,7 @@ def explain_timing(explanations: PairFiles) -> pd.DataFrame:
     rows = []
     for dataset, model, methods in pair_items(explanations):
         for method, path in methods.items():
-            expl = load_npz(path)
+            expl = load_explanation(path, method)
             n = len(expl["indices"])
             seconds = float(expl["seconds"])
             rows.append(
@@ -103,7 +103,7 @@ def explanation_panels(data: Mapping[str, str], explanations: PairFiles, n_sampl
         dataset = load_dataset(data[dataset_name])
         maps, first = {}, None
         for method, path in methods.items():
-            expl = load_npz(path)
+            expl = load_explanation(path, method)
             first = first or expl
             maps[method] = expl["attributions"][:n_samples]
         idx = first["indices"][:n_samples]
