@@ -53,6 +53,18 @@ def tiny_batch():
     return x, y, masks
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread_session():
+    """The whole suite runs torch on one intra-op thread, as the workflow's rules do (``threads: 1``): small
+    test batches are faster that way on 2 cores, and a test that needs another count sets it itself."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny batches gain little from intra-op threads, and while another process keeps the cores busy two

@@ -1,9 +1,12 @@
-"""tools/benchmark.py: the cost table built from benchmark: files."""
+"""tools/benchmark.py: the cost table built from benchmark: files; tools/bound.py: passes and the bound."""
 
 from __future__ import annotations
 
+import copy
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from tools_loader import load_tool
@@ -14,34 +17,73 @@ def tool():
     return load_tool("benchmark.py", "benchmark_tool")
 
 
+@pytest.fixture(scope="module")
+def bound(tool):
+    return tool.load_bound()
+
+
 def _bench(path: Path, wall: float, cpu: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"s": [wall], "max_rss": [100.0], "cpu_time": [cpu]}).to_csv(path, sep="\t", index=False)
 
 
+def _explain_timing(run: Path, rows: list[tuple[str, float]]) -> None:
+    """results/tables/timing.tsv with one explain row per (method, seconds) of pair d/m (4 images)."""
+    frame = pd.DataFrame(
+        [
+            {"dataset": "d", "model": "m", "method": m, "stage": "explain", "seconds": t, "n": 4}
+            for m, t in rows
+        ]
+    )
+    frame["seconds_per_image"] = frame["seconds"] / frame["n"]
+    frame["metric"] = ""
+    (run / "results" / "tables").mkdir(parents=True, exist_ok=True)
+    frame.to_csv(run / "results/tables/timing.tsv", sep="\t", index=False)
+
+
 def test_costs_per_stage_and_method(tool, tmp_path):
     b = tmp_path / "benchmarks"
     _bench(b / "data" / "d.tsv", 36.0, 18.0)
-    _bench(b / "explain" / "d" / "m" / "lime.tsv", 720.0, 360.0)
-    _bench(b / "explain" / "d" / "m" / "saliency.tsv", 360.0, 180.0)
+    # explain.methods_per_job 2: one job explains lime and saliency (its file lists them), one sobel alone
+    _bench(b / "explain" / "d" / "m" / "group1-of-2.tsv", 1080.0, 540.0)
+    _bench(b / "explain" / "d" / "m" / "group2-of-2.tsv", 36.0, 18.0)
+    (tmp_path / "results" / "explanations" / "d" / "m").mkdir(parents=True)
+    np.savez(tmp_path / "results/explanations/d/m/group1-of-2.npz", methods=np.array(["lime", "saliency"]))
+    (tmp_path / "config").mkdir()  # the second group's methods come from the run's config grouping
+    (tmp_path / "config" / "config.yaml").write_text(
+        "explain:\n  methods_per_job: 2\n  methods: {lime: {}, saliency: {}, sobel: {}}\n"
+        "views:\n  embeddings: {}\n  adversarial: {enabled: false}\n"
+    )
+    _explain_timing(tmp_path, [("lime", 3.0), ("saliency", 1.0), ("sobel", 0.5)])
     _bench(b / "evaluate" / "d" / "m" / "group1-of-1.tsv", 3600.0, 1800.0)
     timing = pd.DataFrame(
-        {"method": ["lime", "lime", "saliency"], "metric": ["a", "b", "a"], "seconds": [2, 1, 1]}
+        {"method": ["lime", "lime", "saliency"], "metric": ["a", "b", "a"], "seconds": [2, 1, 1], "n": 4}
     )
     (tmp_path / "results" / "scores" / "d" / "m").mkdir(parents=True)
     timing.to_csv(tmp_path / "results/scores/d/m/group1-of-1_timing.tsv", sep="\t", index=False)
+    _bench(b / "views" / "all" / "d" / "m.tsv", 360.0, 180.0)  # rule views: every view of the pair
+    _bench(b / "views" / "adversarial" / "d" / "m.tsv", 360.0, 180.0)  # rule view_adversarial (GPU)
+    _bench(b / "views" / "adversarial.tsv", 36.0, 18.0)  # its gathering rule (CPU)
 
     per_stage, per_method = tool.costs(tmp_path)
     assert per_stage.loc["data", "gpu_h"] == 0 and per_stage.loc["data", "cpu_h"] == pytest.approx(0.005)
-    assert per_stage.loc["evaluate", "gpu_h"] == pytest.approx(
-        1.0
-    )  # a GPU rule holds its GPU for the wall time
-    assert per_stage.loc["total", "jobs"] == 4
-    assert per_method.loc[("evaluate", "lime"), "cpu_h"] == pytest.approx(
-        0.5 * 3 / 4
-    )  # split by compute time
+    # a GPU rule holds its GPU for the wall time
+    assert per_stage.loc["evaluate", "gpu_h"] == pytest.approx(1.0)
+    assert per_stage.loc["total", "jobs"] == 7
+    # split by compute time
+    assert per_method.loc[("evaluate", "lime"), "cpu_h"] == pytest.approx(0.5 * 3 / 4)
     assert per_method.loc[("evaluate", "saliency"), "gpu_h"] == pytest.approx(0.25)
-    assert per_method.loc[("explain", "lime"), "wall_h"] == pytest.approx(0.2)
+    assert per_method.loc[("explain", "lime"), "wall_h"] == pytest.approx(0.3 * 3 / 4)
+    assert per_method.loc[("explain", "saliency"), "jobs"] == pytest.approx(0.25)
+    assert per_method.loc[("explain", "sobel"), "wall_h"] == pytest.approx(0.01)
+    # only embeddings is on (not a GPU view): the views job books no GPU; view_adversarial does, gathering not
+    assert per_stage.loc["views", "gpu_h"] == pytest.approx(0.1)
+
+    table = tool.jobs(tmp_path).set_index("job")
+    assert table.loc["d/m/group1-of-2", "compute_s"] == pytest.approx(4.0)  # lime + saliency
+    assert table.loc["d/m/group1-of-2", "overhead_s"] == pytest.approx(1076.0)
+    assert table.loc["d/m/group2-of-2", "compute_s"] == pytest.approx(0.5)
+    assert table.loc["d/m/group1-of-1", "compute_s"] == pytest.approx(4.0)  # the evaluation job's timing
 
 
 def test_estimate_scales_per_image_costs_to_another_config(tool, tmp_path):
@@ -83,15 +125,19 @@ def test_estimate_scales_per_image_costs_to_another_config(tool, tmp_path):
             "m": {"architecture": "small_cnn", "training": {"epochs": 4}},
             "big": {"architecture": "resnet18", "training": {"epochs": 1}},
         },
-        "explain": {"n_samples": 100, "methods": {"lime": {"method": "lime"}, "cam": {"method": "cam"}}},
+        "explain": {
+            "n_samples": 100,
+            "methods_per_job": 2,
+            "methods": {"lime": {"method": "lime"}, "cam": {"method": "cam"}},
+        },
         "evaluate": {"methods_per_job": "all"},
     }
     path = tmp_path / "paper.yaml"
     path.write_text(yaml.safe_dump(paper))
     table = tool.estimate(path, run).set_index("stage")
     pairs = 3  # d x {m, big} and e x big
-    assert table.loc["explain", "jobs"] == pairs * 2 and table.loc["evaluate", "jobs"] == pairs
-    assert table.loc["explain", "cpu_h"] * 3600 == pytest.approx(1.0 * 100 * pairs + 2.0 * pairs * 2)
+    assert table.loc["explain", "jobs"] == pairs and table.loc["evaluate", "jobs"] == pairs  # both grouped
+    assert table.loc["explain", "cpu_h"] * 3600 == pytest.approx(1.0 * 100 * pairs + 2.0 * pairs)
     assert table.loc["evaluate", "cpu_h"] * 3600 == pytest.approx(2.0 * 100 * pairs + 10.0 * pairs)
     assert "cam" in table.loc["explain", "note"]
     assert table.loc["train", "cpu_h"] * 3600 == pytest.approx(0.1 * 500 * 4)  # only the measured pair d/m
@@ -123,3 +169,86 @@ def test_report_is_a_markdown_page_of_the_run(tool, tmp_path):
     assert [float(v) for v in rows["d"].split("|")[2:5]] == [36.0, 720.0, 10.0]  # data, explain, views of d
     per_image = next(line for line in page.splitlines() if line.startswith("| explain ") and "500.0" in line)
     assert per_image.split("|")[2].strip() == "lime"  # 0.5 s per image = 500 ms
+
+
+# --- tools/bound.py -------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def counted(bound, tiny_model):
+    """A copy of the tiny model counting its passes (the session's model stays as it is)."""
+    return bound.count_passes(copy.deepcopy(tiny_model))
+
+
+def _passes(bound, model, method, n=2, size=32, **params):
+    import torch
+
+    from xaibench.methods import explain
+
+    x = torch.rand(n, 1, size, size, generator=torch.Generator().manual_seed(0))
+    bound.PASSES.reset()
+    explain(method, model, x, torch.zeros(n, dtype=torch.long), **params)
+    return bound.PASSES.forward, bound.PASSES.backward
+
+
+def test_pass_counts_of_known_methods(bound, counted):
+    # Captum's Saliency: one forward with gradients and one backward per image
+    assert _passes(bound, counted, "saliency") == (2, 2)
+    # Occlusion: one forward per window position and one of the unoccluded image, no backward
+    window, stride, size = 4, 2, 32
+    positions = math.ceil((size - window) / stride) + 1
+    counts = _passes(bound, counted, "occlusion", window=window, stride=stride, perturbations_per_eval=4)
+    assert counts == (2 * (positions**2 + 1), 0)
+    # the control random never calls the model
+    assert _passes(bound, counted, "random") == (0, 0)
+
+
+def test_counting_survives_deep_copies_and_keeps_the_cache_working(bound, counted):
+    from xaibench.methods import quantus_explain_func
+    from xaibench.methods.cache import ExplanationCache
+
+    copied = copy.deepcopy(counted)  # as Quantus copies a model to randomise it
+    assert _passes(bound, copied, "saliency", n=3) == (3, 3)
+    cache = ExplanationCache(quantus_explain_func)
+    x, y = np.zeros((2, 1, 32, 32), np.float32), np.zeros(2, np.int64)
+    for _ in range(2):
+        cache(counted, x, y, method="saliency")
+    assert cache.stats.hits == 1 and cache.stats.bypassed == 0  # no module hooks: replay still works
+    assert repr(counted) == repr(copied) and type(counted).__name__ == "Sequential"
+
+
+def test_bound_arithmetic_and_ratio(bound):
+    assert bound.pass_bound(100, 10, 0.001, 0.002) == pytest.approx(0.12)
+    pair = bound.Pair(
+        32, None, np.zeros((4, 1, 32, 32)), np.zeros(4), None, forward_s=0.001, backward_s=0.002
+    )
+    passes = bound.Passes(forward=400, backward=40, calls=10, model_s=0.3)
+    ours = bound.Measured(seconds=0.96, passes=passes)  # bound: 400 * 1 ms + 40 * 2 ms = 0.48 s
+    lib = bound.Measured(seconds=2.88, passes=passes)
+    row = bound._row(pair, "method", "lime", "", ours, lib, images=4)
+    assert row["fwd"] == 100 and row["bwd"] == 10
+    assert row["bound_ms"] == pytest.approx(120.0) and row["ours_ms"] == pytest.approx(240.0)
+    assert row["ratio"] == pytest.approx(2.0) and row["lib_ms"] == pytest.approx(720.0)
+    libraries = pd.DataFrame(
+        {"share": [0.5, 0.3, 0.15], "top": [["conv.forward"], ["lime.default_exp_kernel"], ["slic.slic"]]},
+        index=["model", "captum", "skimage"],
+    )
+    reason = bound.why(ours, libraries, cache=(4, 0))
+    assert reason.startswith("Captum Python 30% (lime.default_exp_kernel); skimage (SLIC superpixels) 15%")
+    assert reason.endswith("forward 31% of the time in 10 calls of 40 images")
+    assert bound.why(bound.Measured(0.1, bound.Passes()), None, cache=(4, 4)).startswith(
+        "no model pass; 4 of 4 re-explanations replayed from the cache"
+    )
+    row["why"], row["_measured"] = "", ours
+    frame = bound.table([row, {**row, "kind": "metric", "ours_ms": 80.0, "lib_ms": 80.0}])
+    total = bound.totals(frame).set_index(["size", "what"])
+    assert total.loc[("all", "methods + metrics"), "speedup"] == pytest.approx(800 / 320)
+    assert "| method lime |  | 240 | 100 | 10 | 120 | 2 | 720 | 3 |" in bound.markdown_table(frame)
+
+
+def test_pass_times_are_per_image(bound, counted):
+    import torch
+
+    forward_s, backward_s = bound.pass_times(counted, torch.rand(8, 1, 32, 32), repeats=2)
+    assert 0 < forward_s < 0.1 and 0 < backward_s < 0.1
+    assert bound.PASSES.forward == 0  # the calibration's own passes are not counted

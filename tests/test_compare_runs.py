@@ -16,13 +16,13 @@ def tool():
 
 
 def _run(root: Path, score: float = 0.5, seconds: float = 1.0, nan: bool = True) -> Path:
-    (root / "results" / "explanations").mkdir(parents=True)
+    (root / "results" / "explanations" / "d" / "m").mkdir(parents=True)
     (root / "results" / "tables").mkdir(parents=True)
     maps = np.arange(8, dtype=np.float32).reshape(2, 1, 2, 2)
     if nan:
         maps[1, 0, 0, 0] = np.nan
     arrays = {"methods": np.array(["saliency"]), "saliency.attributions": maps}
-    np.savez(root / "results/explanations/m.npz", **arrays, **{"saliency.seconds": np.float64(seconds)})
+    np.savez(root / "results/explanations/d/m/g.npz", **arrays, **{"saliency.seconds": np.float64(seconds)})
     times = {"seconds": [seconds, seconds], "seconds_tsne": [seconds, seconds]}
     table = pd.DataFrame({"metric": ["a", "b"], "score": [score, np.nan], **times})
     table.to_csv(root / "results/tables/scores.tsv", sep="\t", index=False)
@@ -39,6 +39,20 @@ def test_a_changed_score_or_map_is_named(tool, tmp_path):
     lines = tool.compare(a, _run(tmp_path / "b", score=0.5 + 1e-15))
     assert lines == ["results/tables/scores.tsv: columns differ in value: ['score']"]
     lines = tool.compare(a, _run(tmp_path / "c", nan=False))
-    assert lines == ["results/explanations/m.npz: arrays differ: ['saliency.attributions']"]
+    assert lines == ["explanations of d/m/saliency: arrays differ: ['attributions']"]
     (tmp_path / "c" / "results/tables/scores.tsv").unlink()
     assert any("only in" in line for line in tool.compare(a, tmp_path / "c"))
+
+
+def test_explanations_compare_per_method_whatever_the_grouping(tool, tmp_path):
+    """A run with one file per method equals a run with one file per group holding the same maps."""
+    a = _run(tmp_path / "a")
+    maps = np.load(a / "results/explanations/d/m/g.npz")["saliency.attributions"]
+    b = _run(tmp_path / "b")
+    (b / "results/explanations/d/m/g.npz").unlink()
+    np.savez(b / "results/explanations/d/m/saliency.npz", attributions=maps, seconds=np.float64(3.0))
+    assert tool.compare(a, b) == []
+    np.savez(b / "results/explanations/d/m/saliency.npz", attributions=maps + 1, seconds=np.float64(3.0))
+    assert tool.compare(a, b) == ["explanations of d/m/saliency: arrays differ: ['attributions']"]
+    np.savez(b / "results/explanations/d/m/lime.npz", attributions=maps)
+    assert "explanations of d/m/lime: only in" in tool.compare(a, b)[0]

@@ -340,6 +340,10 @@ def test_refused_re_explanation_is_nan_with_a_note(tiny_model, tiny_batch):
 # Metrics whose random draws (subsets, noise, random classes) are made for the whole batch at once: a sample's
 # draws depend on its position in the batch, so it is not scored the same alone (by design of Quantus).
 BATCH_DRAWS = {"faithfulness_correlation", "max_sensitivity", "avg_sensitivity", "random_logit"}
+# MPRT correlates re-explanations of randomised models: a batch of one takes another CPU conv kernel than a
+# batch of four (logits differ by ~1e-8 on some CPUs), which its layer-by-layer correlations amplify to
+# ~2e-5 relative. Far below what the test guards (a batch-wide max: 0 vs 64, or 1e-4-scaled maps).
+RTOL = {"mprt": 1e-4}
 
 
 @pytest.mark.parametrize("name", sorted(set(METRICS.names()) - BATCH_DRAWS))
@@ -356,7 +360,8 @@ def test_a_sample_scores_the_same_alone_and_in_a_batch(name, batch):
         alone = evaluate_metric(
             name, model, x[i : i + 1], y[i : i + 1], a[i : i + 1], masks[i : i + 1], **kwargs
         )
-        np.testing.assert_allclose(alone.scores, together[i : i + 1], rtol=1e-9, atol=1e-12, err_msg=f"{i}")
+        rtol = RTOL.get(name, 1e-9)
+        np.testing.assert_allclose(alone.scores, together[i : i + 1], rtol=rtol, atol=1e-12, err_msg=f"{i}")
 
 
 def test_the_callers_attributions_are_not_modified(batch):

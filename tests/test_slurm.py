@@ -350,7 +350,8 @@ def assert_same_file(ours: Path, theirs: Path) -> None:
     if ours.suffix == ".npz":
         with np.load(ours) as a, np.load(theirs) as b:
             assert a.files == b.files, ours
-            for key in {k for k in a.files if k.rsplit(".", 1)[-1] not in TIMING_KEYS}:  # also <method>.seconds
+            # also <method>.seconds in explanation files of a group of methods
+            for key in {k for k in a.files if k.rsplit(".", 1)[-1] not in TIMING_KEYS}:
                 if a[key].dtype.kind == "f":
                     np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-7, err_msg=f"{ours}:{key}")
                 else:

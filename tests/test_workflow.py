@@ -187,7 +187,7 @@ def test_models_per_dataset_and_finetune_weights_are_inputs(tmp_path):
     (tmp_path / "start.pt").write_bytes(b"")
     counts = job_counts(snakemake("-n", "--directory", str(tmp_path), "--configfile", str(path)).stdout)
     assert counts["train_model"] == 1
-    assert counts["explain"] == len(config["explain"]["methods"])
+    assert counts["explain"] == -(-len(config["explain"]["methods"]) // config["explain"]["methods_per_job"])
     entry["models"] = ["nope"]
     path.write_text(yaml.safe_dump(config))
     out = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(path), check=False)

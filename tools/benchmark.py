@@ -6,11 +6,14 @@
     .venv/bin/python tools/benchmark.py costs [RUN_DIR]  # CPU-hours / GPU-hours per stage and per method
     .venv/bin/python tools/benchmark.py estimate CONFIG [RUN_DIR]   # CONFIG's cost, scaled from RUN_DIR
     .venv/bin/python tools/benchmark.py report [RUN_DIR] > docs/costs.md   # all of it as a Markdown page
+    .venv/bin/python tools/benchmark.py bound [--images 32] [--sizes 32 64] [--out docs/bound.md]
+                                                         # each method/metric vs a bound from its passes
 
 ``costs`` turns the ``benchmark:`` files into a cost table: per stage and per method, the number of jobs, the
 summed wall hours, CPU hours (``cpu_time``: user + system time of the job's processes) and GPU hours (wall
 hours of the jobs of GPU rules, each holding one GPU, as a cluster run with ``resources.gpu: 1`` books them).
-An evaluation job scoring a group of methods is split over its methods in proportion to their compute time.
+An explanation or evaluation job handling a group of methods (``methods_per_job``) is split over its methods
+in proportion to their compute time.
 
 ``estimate`` scales a finished run's measurements to another config (e.g. paper scale): explanation and
 evaluation cost = per-image time of each method (and of all metrics on it) x images x (dataset, model) pairs,
@@ -23,6 +26,9 @@ ResNet-class models, whose rows are marked ``not measured``.
 ``results/tables/timing.tsv`` (compute time measured inside the job) of a finished run, and prints per job
 the fixed overhead (wall - compute: interpreter start, imports, loading data and model, writing outputs)
 and the per-image times. Timings are only honest on an otherwise idle machine.
+
+``bound`` (tools/bound.py) measures every method and metric of a config against the time its model passes
+need at the model's best per-image speed, and against the same work through the libraries' defaults.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -91,15 +98,63 @@ def _evaluate_compute(run_dir: Path, job: str) -> tuple[float, float]:
     return float(timing["seconds"].sum()), float(timing["n"].iloc[0])
 
 
+def _explain_methods(run_dir: Path, job: str) -> list[str]:
+    """The methods of explanation job ``job`` ('<dataset>/<model>/<group>'): those its file holds, else the
+    run's config grouping (rules/common.smk method_groups), else the group named after its one method."""
+    import numpy as np
+
+    path = run_dir / "results" / "explanations" / f"{job}.npz"
+    if path.exists():
+        with np.load(path) as arrays:
+            if "methods" in arrays:
+                return [str(m) for m in arrays["methods"]]
+    group = job.rsplit("/", 1)[-1]
+    config = run_dir / "config" / "config.yaml"
+    if group.startswith("group") and config.exists():
+        import yaml
+
+        explain = yaml.safe_load(config.read_text()).get("explain", {})
+        names = sorted(explain.get("methods", {}))
+        size = explain.get("methods_per_job", 1)
+        size = len(names) if size == "all" else int(size)
+        chunks = [names[i : i + size] for i in range(0, len(names), size)]
+        groups = {f"group{i}-of-{len(chunks)}": c for i, c in enumerate(chunks, start=1)}
+        if group in groups:
+            return groups[group]
+    return [group]
+
+
+def _explain_timing(run_dir: Path) -> pd.DataFrame:
+    """The explain rows of results/tables/timing.tsv (one per dataset, model and method); none without it."""
+    columns = ["dataset", "model", "method", "seconds", "n"]
+    path = run_dir / "results/tables/timing.tsv"
+    timing = pd.read_csv(path, sep="\t") if path.exists() else pd.DataFrame()
+    if not set(columns) | {"stage"} <= set(timing.columns):
+        return pd.DataFrame(columns=columns)
+    return timing[timing["stage"] == "explain"]
+
+
+def _explain_compute(timing: pd.DataFrame, run_dir: Path, job: str) -> tuple[float, float]:
+    """Compute seconds and images of one explanation job (its methods' rows of timing.tsv)."""
+    dataset, model = job.split("/")[:2]
+    rows = timing[
+        (timing["dataset"] == dataset)
+        & (timing["model"] == model)
+        & timing["method"].isin(_explain_methods(run_dir, job))
+    ]
+    if rows.empty:
+        return float("nan"), float("nan")
+    return float(rows["seconds"].sum()), float(rows["n"].iloc[0])
+
+
 def jobs(run_dir: Path) -> pd.DataFrame:
-    bench = _benchmarks(run_dir)
-    timing = pd.read_csv(run_dir / "results/tables/timing.tsv", sep="\t")
-    timing = timing[timing["stage"] == "explain"]
-    timing["job"] = timing["dataset"] + "/" + timing["model"] + "/" + timing["method"]
-    compute = timing.groupby(["stage", "job"], as_index=False).agg(
-        compute_s=("seconds", "sum"), n=("n", "first")
-    )
-    merged = bench.merge(compute, on=["stage", "job"], how="left")
+    merged = _benchmarks(run_dir)
+    merged["compute_s"], merged["n"] = float("nan"), float("nan")
+    timing = _explain_timing(run_dir)
+    explain = merged["stage"] == "explain"
+    merged.loc[explain, ["compute_s", "n"]] = [
+        _explain_compute(timing, run_dir, job) for job in merged.loc[explain, "job"]
+    ]
     evaluate = merged["stage"] == "evaluate"
     merged.loc[evaluate, ["compute_s", "n"]] = [
         _evaluate_compute(run_dir, job) for job in merged.loc[evaluate, "job"]
@@ -108,32 +163,78 @@ def jobs(run_dir: Path) -> pd.DataFrame:
     return merged
 
 
-# benchmark folders (rules) that request a GPU on a cluster (resources: gpu=...)
+# benchmark folders (rules) that request a GPU on a cluster (resources: gpu=...); views: see _gpu_views
 GPU_STAGES = {"train", "explain", "evaluate"}
 
 
-def _method_shares(run_dir: Path, stage: str, job: str) -> dict[str, float]:
-    """Method -> share of one job's cost: an explanation job is one method; an evaluation job is split by
-    the compute time of each of its methods (its timing table)."""
+def _gpu_views(run_dir: Path) -> tuple[set[str], bool]:
+    """(views whose per-pair rule view_<name> requests a GPU, whether the per-pair job of rule views does:
+    any GPU view switched on in the run's config, every registered one without it; rules/common.smk
+    view_resources)."""
+    import yaml
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from xaibench.views import VIEWS
+
+    gpu = {name for name in VIEWS if VIEWS.get(name).gpu}
+    config = run_dir / "config" / "config.yaml"
+    views = yaml.safe_load(config.read_text()).get("views", {}) if config.exists() else None
+    if views is None:
+        return gpu, bool(gpu)
+    return gpu, any(name in gpu and (entry or {}).get("enabled", True) for name, entry in views.items())
+
+
+def _is_gpu_job(stage: str, job: str, gpu_views: tuple[set[str], bool]) -> bool:
+    """Whether a job's rule requests a GPU: benchmarks/views/<view>/<dataset>/<model> (view_<name>),
+    views/all/<dataset>/<model> (views: every view in one job), views/<view> (gathering, CPU)."""
+    if stage != "views":
+        return stage in GPU_STAGES
+    parts = job.split("/")
+    if len(parts) != 3:
+        return False
+    return gpu_views[1] if parts[0] == "all" else parts[0] in gpu_views[0]
+
+
+def _shares(seconds: pd.Series) -> dict[str, float]:
+    total = float(seconds.sum())
+    return {m: float(v) / total if total > 0 else 1.0 / len(seconds) for m, v in seconds.items()}
+
+
+def _method_shares(
+    run_dir: Path, stage: str, job: str, timing: pd.DataFrame | None = None
+) -> dict[str, float]:
+    """Method -> share of one job's cost: an explanation or evaluation job handling a group of methods is
+    split by the compute time of each of its methods (explanation: results/tables/timing.tsv, or equal
+    shares without it; evaluation: the job's timing table)."""
     if stage == "explain":
-        return {job.rsplit("/", 1)[-1]: 1.0}
+        methods = _explain_methods(run_dir, job)
+        timing = _explain_timing(run_dir) if timing is None else timing
+        dataset, model = job.split("/")[:2]
+        rows = timing[(timing["dataset"] == dataset) & (timing["model"] == model)]
+        seconds = rows.groupby("method")["seconds"].sum().reindex(methods)
+        if seconds.isna().any():
+            return {m: 1.0 / len(methods) for m in methods}
+        return _shares(seconds)
     path = run_dir / "results" / "scores" / f"{job}_timing.tsv"
     if stage != "evaluate" or not path.exists():
         return {"": 1.0}
-    seconds = pd.read_csv(path, sep="\t").groupby("method")["seconds"].sum()
-    total = float(seconds.sum())
-    return {m: float(v) / total if total > 0 else 1.0 / len(seconds) for m, v in seconds.items()}
+    return _shares(pd.read_csv(path, sep="\t").groupby("method")["seconds"].sum())
 
 
 def costs(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per stage, per stage x method) tables of jobs, wall_h, cpu_h, gpu_h."""
     bench = _benchmarks(run_dir)
-    bench["gpu_s"] = bench["wall_s"].where(bench["stage"].isin(GPU_STAGES), 0.0)
+    gpu_views = _gpu_views(run_dir)
+    gpu = [
+        _is_gpu_job(stage, job, gpu_views) for stage, job in zip(bench["stage"], bench["job"], strict=True)
+    ]
+    bench["gpu_s"] = bench["wall_s"].where(gpu, 0.0)
     agg = {"jobs": ("job", "size"), "wall_h": ("wall_s", "sum"), "cpu_h": ("cpu_s", "sum")}
     per_stage = bench.groupby("stage").agg(**agg, gpu_h=("gpu_s", "sum"))
     rows = []
+    timing = _explain_timing(run_dir)
     for job in bench[bench["stage"].isin({"explain", "evaluate"})].itertuples():
-        for method, share in _method_shares(run_dir, job.stage, job.job).items():
+        for method, share in _method_shares(run_dir, job.stage, job.job, timing).items():
             rows.append(
                 {
                     "stage": job.stage,
@@ -170,14 +271,14 @@ def estimate(config_path: Path, run_dir: Path) -> pd.DataFrame:
     ]
     n_images = config["explain"]["n_samples"]
     methods = config["explain"]["methods"]
-    per_job = config.get("evaluate", {}).get("methods_per_job", 1)
-    per_job = len(methods) if per_job == "all" else per_job
     rows = []
     for stage in ("explain", "evaluate"):
         rows_stage = timing[timing["stage"] == stage]
         per_method = rows_stage.groupby(["dataset", "model", "method"])["seconds_per_image"].sum()
         per_method = per_method.groupby("method").median()
-        n_jobs = len(pairs) * (len(methods) if stage == "explain" else math.ceil(len(methods) / per_job))
+        per_job = config.get(stage, {}).get("methods_per_job", 1)
+        per_job = len(methods) if per_job == "all" else per_job
+        n_jobs = len(pairs) * math.ceil(len(methods) / per_job)
         compute = sum(float(per_method.get(name, 0.0)) for name in methods) * n_images * len(pairs)
         missing = sorted(name for name in methods if name not in per_method)
         rows.append(
@@ -275,6 +376,41 @@ def report(run_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def load_bound() -> Any:
+    """tools/bound.py (the ``bound`` subcommand) as a module, imported once."""
+    import importlib.util
+
+    name = "xaibench_tools_bound"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().with_name("bound.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # before running it: its dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def bound_command(args: argparse.Namespace) -> None:
+    """``bound``: tools/bound.py's page, printed and written to ``--out``; progress on stderr."""
+    bound = load_bound()
+
+    command = "tools/benchmark.py bound " + " ".join(sys.argv[2:])
+    page, frame = bound.bound_page(
+        Path(args.config), args.images, args.sizes, command.strip(), log=lambda m: print(m, file=sys.stderr)
+    )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page)
+    print(page)
+    total = bound.totals(frame)
+    whole = total[(total["size"] == "all") & (total["what"] == "methods + metrics")].iloc[0]
+    methods = total[(total["size"] == "all") & (total["what"] == "methods")].iloc[0]
+    print(f"total, all methods: ours {methods.ours_ms:.1f} ms/img, libraries' defaults {methods.lib_ms:.1f}")
+    print(
+        f"total, all methods + all metrics: ours {whole.ours_ms:.1f} ms/img, libraries' defaults "
+        f"{whole.lib_ms:.1f} ms/img ({whole.speedup:.2f}x)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -291,10 +427,17 @@ def main() -> None:
     p_est.add_argument("run_dir", nargs="?", default=str(ROOT), type=str)
     p_report = sub.add_parser("report", help="a Markdown page of the run's costs (e.g. > docs/costs.md)")
     p_report.add_argument("run_dir", nargs="?", default=str(ROOT), type=str)
+    p_bound = sub.add_parser("bound", help="every method and metric vs a bound from its model passes")
+    p_bound.add_argument("--config", default=str(ROOT / "config" / "config.yaml"))
+    p_bound.add_argument("--images", type=int, default=32, help="images per size (e.g. 4 for a quick check)")
+    p_bound.add_argument("--sizes", type=int, nargs="+", default=[32, 64])
+    p_bound.add_argument("--out", default=str(ROOT / "docs" / "bound.md"))
     args = parser.parse_args()
     pd.set_option("display.width", 200)
     pd.set_option("display.max_rows", 500)
-    if args.command == "imports":
+    if args.command == "bound":
+        bound_command(args)
+    elif args.command == "imports":
         print(imports(args.repeats).to_string(index=False, float_format="%.2f"))
     elif args.command == "estimate":
         table = estimate(Path(args.config), Path(args.run_dir))

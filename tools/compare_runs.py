@@ -5,9 +5,10 @@
 RUN_A and RUN_B are workflow directories (each with a ``results/`` folder), e.g. one run of a config before
 and one after a refactor. Compared exactly:
 
-* every ``.npz`` under ``results/`` (data, explanations, curves, views): same keys, same dtypes and shapes,
-  identical values (NaN equals NaN), except wall-time keys (``seconds``, and ``<method>.seconds`` in grouped
-  explanation files);
+* every ``.npz`` under ``results/`` (data, curves, views): same keys, same dtypes and shapes, identical
+  values (NaN equals NaN), except the wall-time key ``seconds``;
+* explanations per (dataset, model, method), whichever files hold them (one per method, or one per group of
+  ``explain.methods_per_job``): the same arrays, except wall time;
 * every ``.tsv`` table: same columns and rows, identical values, except timing columns (``seconds``,
   ``seconds_per_image``, ``seconds_<stage>`` such as the embeddings' ``seconds_tsne``, ``elapsed_s``,
   ``wall_s`` and the ``timing`` tables);
@@ -75,13 +76,53 @@ def _png(a: Path, b: Path) -> str:
     return "" if _same_array(imread(a), imread(b)) else "pixels differ"
 
 
+def explanations(run: Path) -> dict[str, dict[str, np.ndarray]]:
+    """``<dataset>/<model>/<method>`` -> that method's arrays (without wall time), whichever way the run
+    grouped methods into explanation files: one file per group (``methods``, ``<name>.<key>``) or, before
+    grouping, one file per method named after it."""
+    found = {}
+    for path in sorted((run / "results" / "explanations").glob("*/*/*.npz")):
+        pair = path.parent.relative_to(run / "results" / "explanations").as_posix()
+        with np.load(path, allow_pickle=False) as f:
+            stored = {k: f[k] for k in f.files if k.rsplit(".", 1)[-1] not in TIME_KEYS}
+        if "methods" not in stored:
+            found[f"{pair}/{path.stem}"] = stored
+            continue
+        for name in (str(m) for m in stored["methods"]):
+            shared = {k: v for k, v in stored.items() if "." not in k and k != "methods"}
+            own = {k.split(".", 1)[1]: v for k, v in stored.items() if k.startswith(f"{name}.")}
+            found[f"{pair}/{name}"] = shared | own
+    return found
+
+
+def _compare_explanations(run_a: Path, run_b: Path) -> list[str]:
+    ea, eb = explanations(run_a), explanations(run_b)
+    lines = [
+        f"explanations of {k}: only in {run_a if k in ea else run_b}" for k in sorted(ea.keys() ^ eb.keys())
+    ]
+    for key in sorted(ea.keys() & eb.keys()):
+        a, b = ea[key], eb[key]
+        if a.keys() != b.keys():
+            lines.append(f"explanations of {key}: keys differ: {sorted(a.keys() ^ b.keys())}")
+            continue
+        bad = [k for k in sorted(a) if not _same_array(a[k], b[k])]
+        if bad:
+            lines.append(f"explanations of {key}: arrays differ: {bad}")
+    return lines
+
+
 def compare(run_a: Path, run_b: Path, figures: bool = False) -> list[str]:
-    """Lines naming every file whose results differ between the two runs."""
+    """Lines naming every file whose results differ between the two runs. Explanations are compared per
+    (dataset, model, method), not per file, so runs that group methods differently still compare."""
     checks = {".npz": _npz, ".tsv": _tsv, ".pt": _weights}
     if figures:
         checks[".png"] = _png
-    files_a = {p.relative_to(run_a) for p in (run_a / "results").rglob("*") if p.suffix in checks}
-    files_b = {p.relative_to(run_b) for p in (run_b / "results").rglob("*") if p.suffix in checks}
+
+    def files(run: Path) -> set[Path]:
+        found = {p.relative_to(run) for p in (run / "results").rglob("*") if p.suffix in checks}
+        return {f for f in found if f.parts[1] != "explanations"}
+
+    files_a, files_b = files(run_a), files(run_b)
     lines = [f"{f}: only in {run_a if f in files_a else run_b}" for f in sorted(files_a ^ files_b)]
     for rel in sorted(files_a & files_b):
         if "timing" in rel.name:
@@ -89,7 +130,7 @@ def compare(run_a: Path, run_b: Path, figures: bool = False) -> list[str]:
         problem = checks[rel.suffix](run_a / rel, run_b / rel)
         if problem:
             lines.append(f"{rel}: {problem}")
-    return lines
+    return lines + _compare_explanations(run_a, run_b)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from torch import nn
 
 from xaibench.methods.core import named, register
 from xaibench.methods.params import bad_param, int_pair, positive_int, seed_value, seeded
+from xaibench.methods.surrogate import one_player_shap, sampled_surrogates
 
 
 @register(
@@ -167,6 +168,7 @@ def _sampled_attribution(
     seed: int,
     segmentation: Mapping[str, Any] | None,
     alpha: float | None = None,
+    batched: bool = True,
 ) -> torch.Tensor:
     """Lime / KernelShap / ShapleyValueSampling over superpixels, one image at a time, seeded with ``seed``.
 
@@ -175,18 +177,36 @@ def _sampled_attribution(
     depends on the image and the parameters only, not on its position in the batch or the chunk size. The
     torch RNG state of the caller is restored afterwards. Returns (n, 1, H, W): one coefficient (Shapley
     value) per superpixel.
-    """
-    from captum.attr import KernelShap, Lime, ShapleyValueSampling
 
+    ``lime`` and ``kernel_shap`` run batched (:mod:`xaibench.methods.surrogate`: Captum's draws, weights and
+    sklearn fit without its per-sample Python loop, forward passes of ``perturbations_per_eval`` samples
+    running over the images; the same maps to float32 rounding); ``batched=False`` runs Captum itself (kept
+    for the tests that compare the two).
+    """
     n_samples = positive_int(method, "n_samples", n_samples)
     perturbations_per_eval = positive_int(method, "perturbations_per_eval", perturbations_per_eval)
     seed = seed_value(method, seed)
     masks = _superpixel_masks(method, inputs, segmentation)
+    if method == "lime" and (alpha is None or float(alpha) < 0):
+        raise bad_param(method, "alpha", f"must be >= 0, got {alpha!r}")
+    if batched and method in ("lime", "kernel_shap"):
+        return sampled_surrogates(
+            method,
+            model,
+            inputs,
+            targets,
+            masks,
+            n_samples,
+            perturbations_per_eval,
+            baseline,
+            seed,
+            float(alpha or 0.0),
+        )
+    from captum.attr import KernelShap, Lime, ShapleyValueSampling
+
     if method == "lime":
         from captum._utils.models.linear_model import SkLearnLasso, SkLearnLinearRegression
 
-        if alpha is None or float(alpha) < 0:
-            raise bad_param(method, "alpha", f"must be >= 0, got {alpha!r}")
         surrogate = SkLearnLasso(alpha=float(alpha)) if float(alpha) > 0 else SkLearnLinearRegression()
         explainer: Any = Lime(model, interpretable_model=surrogate)
     elif method == "kernel_shap":
@@ -198,10 +218,9 @@ def _sampled_attribution(
         for i in range(inputs.shape[0]):
             mask = masks[i : i + 1]
             if method == "kernel_shap" and int(mask.max()) == 0:
-                # One player: its Shapley value is exact, f(x) - f(baseline); Captum's sampler fails on it.
-                pair = torch.cat([inputs[i : i + 1], torch.full_like(inputs[i : i + 1], float(baseline))])
-                logits = model(pair)[:, int(targets[i])]
-                maps.append((logits[0] - logits[1]).to(torch.float32).expand(mask.shape).clone())
+                maps.append(
+                    one_player_shap(model, inputs[i : i + 1].detach(), int(targets[i]), mask, baseline)
+                )
                 continue
             image = inputs[i : i + 1].detach()
             options = {
