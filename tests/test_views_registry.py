@@ -147,3 +147,5 @@ def test_every_view_declares_consistent_outputs():
 def test_importing_the_views_is_light(heavy_imports):
     """The workflow imports xaibench.views when it is parsed (every dry run, every cluster job)."""
     assert heavy_imports("xaibench.views", ("torch", "matplotlib", "numpy", "pandas")) == []
+    # gathering a view's tables (rule <view>, one job per view) needs pandas, not torch (~2 s per job)
+    assert heavy_imports("xaibench.views.jobs", ("torch", "matplotlib", "captum", "quantus")) == []

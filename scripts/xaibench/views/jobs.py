@@ -10,15 +10,17 @@ import os
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from xaibench.aggregate import concat_tables
 from xaibench.io import save_npz, save_table
 from xaibench.logs import config_key
-from xaibench.pairs import Pair
 from xaibench.views import VIEWS, ViewOutput
+
+if TYPE_CHECKING:  # gathering a view's tables (rule <view>) needs no torch
+    from xaibench.pairs import Pair
 
 __all__ = ["gather_view", "outputs_by_view", "run_view", "run_views"]
 
