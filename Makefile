@@ -27,8 +27,10 @@ lint: $(STAMP)
 	$(BIN)/snakefmt --check Snakefile rules/
 	$(BIN)/snakemake --lint
 
+# Two pytest workers, whole files each (pytest-xdist): torch runs one thread per worker (tests/conftest.py), so
+# the second core is otherwise idle while one worker computes and the other waits on Snakemake or SLURM.
 test: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -n 2 --dist loadfile
 
 clean:
 	rm -rf results logs benchmarks .snakemake report.html

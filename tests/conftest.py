@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -53,29 +55,33 @@ def tiny_batch():
     return x, y, masks
 
 
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _one_torch_thread_session():
     """The whole suite runs torch on one intra-op thread, as the workflow's rules do (``threads: 1``): small
     test batches are faster that way on 2 cores, and a test that needs another count sets it itself."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with _torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")
 def one_torch_thread():
-    """Tiny batches gain little from intra-op threads, and while another process keeps the cores busy two
-    OpenMP threads stall each other: measured 20-50x slower on 2 cores (DenseNet-121 LRP, 2 images: 35 s
-    with 2 threads, 0.8 s with 1)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    """For tests whose comparison needs one thread, whatever ran before: tiny batches gain little from
+    intra-op threads, and while another process keeps the cores busy two OpenMP threads stall each other:
+    measured 20-50x slower on 2 cores (DenseNet-121 LRP, 2 images: 35 s with 2 threads, 0.8 s with 1)."""
+    with _torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ import functools
 import numpy as np
 import pytest
 import torch
+from tiny_models import ScaledLogits
 from torch import nn
 
 from xaibench.methods import perturbation
@@ -29,24 +30,12 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SIZE = 16
 
 
-class _Scaled(nn.Module):
-    """Untrained logits barely move under perturbation and the Lasso would zero every coefficient."""
-
-    def __init__(self, model: nn.Module, scale: float) -> None:
-        super().__init__()
-        self.model = model
-        self.scale = scale
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x) * self.scale
-
-
 @functools.cache
 def _model() -> nn.Module:
     with torch.random.fork_rng():
         torch.manual_seed(1)
         net = build_model("small_cnn", in_channels=3, num_classes=3, image_size=SIZE, width=4)
-    return _Scaled(net, 1000.0).eval()
+    return ScaledLogits(net, 1000.0).eval()
 
 
 def _images(n: int = 3, seed: int = 2) -> tuple[torch.Tensor, torch.Tensor]:

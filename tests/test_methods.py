@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_models import ScaledLogits
 from torch import nn
 
 from xaibench.methods import METHODS, MethodNotApplicable, MethodSpec, explain, method_params
@@ -42,19 +43,6 @@ def rgb_batch():
     x = 0.1 * torch.rand(3, 3, 16, 16, generator=gen)
     x[:, :, 4:11, 5:12] += torch.rand(3, 3, 1, 1, generator=gen)
     return x, torch.tensor([0, 1, 2])
-
-
-class _Scaled(nn.Module):
-    """The tiny model with logits scaled up: its untrained logits barely move under perturbation, and LIME's
-    Lasso then zeroes every coefficient, which would make determinism tests trivially pass."""
-
-    def __init__(self, model: nn.Module, scale: float) -> None:
-        super().__init__()
-        self.model = model
-        self.scale = scale
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x) * self.scale
 
 
 def _hooks(model: nn.Module) -> list[str]:
@@ -123,7 +111,7 @@ def test_method_rgb(name, rgb_model, rgb_batch, one_torch_thread):
     ],
 )
 def test_deterministic_and_chunk_independent(name, params, tiny_model, batch, one_torch_thread):
-    model = _Scaled(tiny_model, 1e4).eval()
+    model = ScaledLogits(tiny_model, 1e4).eval()
     x, y = batch
     state = torch.get_rng_state()
     first = explain(name, model, x, y, **params)
@@ -148,7 +136,7 @@ def test_deterministic_and_chunk_independent(name, params, tiny_model, batch, on
 )
 def test_seed_changes_the_map(name, params, tiny_model, batch, one_torch_thread):
     x, y = batch
-    model = _Scaled(tiny_model, 1e4).eval()
+    model = ScaledLogits(tiny_model, 1e4).eval()
     assert not np.array_equal(
         explain(name, model, x, y, **params), explain(name, model, x, y, seed=1, **params)
     )

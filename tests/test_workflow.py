@@ -1,46 +1,19 @@
-"""The workflow as a user runs it: lint, formatting, dry-runs of every config, and a tiny end-to-end run."""
+"""The tiny end-to-end run of config/test.yaml: tables, figures, report, reruns, and every stage's files equal
+to what the library computes (lint, dry runs and config checks: tests/test_workflow_config.py)."""
 
 from __future__ import annotations
 
 import copy
-import os
-import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from workflow_cli import TEST_CONFIG, job_counts, snakemake
 
 from xaibench.explanations import explained_methods, load_explanation
 from xaibench.views import VIEWS
-
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-TEST_CONFIG = ROOT / "config" / "test.yaml"
-MINIMAL_CONFIG = ROOT / "config" / "minimal.yaml"
-
-
-def run(*args: str, cwd: Path = ROOT, timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        pytest.fail(
-            f"{' '.join(args)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-        )
-    return proc
-
-
-def snakemake(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return run(str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), *args, **kwargs)
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """Rule -> job count from Snakemake's 'Job stats' table."""
-    block = output.split("Job stats:", 1)[1].split("\n\n", 1)[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M) if m[1] != "total"}
 
 
 def explanation_files(workdir: Path, dataset: str, model: str) -> dict[str, Path]:
@@ -48,151 +21,6 @@ def explanation_files(workdir: Path, dataset: str, model: str) -> dict[str, Path
     folder = workdir / "results" / "explanations" / dataset / model
     files = sorted(folder.glob("*.npz"))
     return {name: path for path in files for name in explained_methods(str(path))}
-
-
-# ---- static checks -----------------------------------------------------------------------------------
-
-
-def test_ruff_check():
-    run(str(BIN / "ruff"), "check", ".")
-
-
-def test_ruff_format():
-    run(str(BIN / "ruff"), "format", "--check", ".")
-
-
-def test_snakefmt():
-    run(str(BIN / "snakefmt"), "--check", "Snakefile", "rules")
-
-
-def test_snakemake_lint():
-    out = snakemake("--lint")
-    assert "good condition" in out.stdout + out.stderr
-
-
-def test_scripts_stay_thin():
-    """scripts/*.py translate snakemake.* into library calls; the library never touches snakemake."""
-    for path in (ROOT / "scripts").glob("*.py"):
-        assert len(path.read_text().splitlines()) <= 60, f"{path.name} is not thin"
-    for path in (ROOT / "scripts" / "xaibench").rglob("*.py"):
-        text = path.read_text()
-        assert not re.search(
-            r"^\s*(from|import) snakemake|snakemake\.(input|output|params|wildcards)", text, re.M
-        ), f"{path} touches snakemake"
-
-
-# ---- dry runs ------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "paper.yaml"])
-def test_dry_run_has_one_job_per_dataset_model_and_group_of_methods(name, tmp_path):
-    config = yaml.safe_load((ROOT / "config" / name).read_text())
-    out = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(ROOT / "config" / name))
-    counts = job_counts(out.stdout)
-    pairs = sum(len(entry.get("models") or config["models"]) for entry in config["datasets"].values())
-    n_methods = len(config["explain"]["methods"])
-    for stage in ("explain", "evaluate"):  # groups of methods_per_job methods
-        per_job = config[stage].get("methods_per_job", 1)
-        per_job = n_methods if per_job == "all" else per_job
-        assert counts[stage] == pairs * -(-n_methods // per_job), stage
-    assert counts["train_model"] == pairs
-    assert counts["generate_dataset"] == len(config["datasets"])
-    assert set(config["views"]) == set(VIEWS)  # the shipped configs run every view
-    for view in VIEWS:  # one job per pair (for each view, or for all of them), one gathering job per view
-        assert counts[view] == 1
-        assert counts.get(f"view_{view}", 0) == (pairs if config.get("views_per_job", 1) == 1 else 0)
-    assert counts.get("views", 0) == (pairs if config.get("views_per_job", 1) == "all" else 0)
-
-
-def test_minimal_config_runs_the_chain_without_views(tmp_path):
-    """Datasets, models, methods and metrics are enough: the defaults that name methods or metrics take
-    configured ones (else the explanation grid would name gradcam, lime and occlusion), and no view runs."""
-    counts = job_counts(
-        snakemake("-n", "--directory", str(tmp_path), "--configfile", str(MINIMAL_CONFIG)).stdout
-    )
-    assert counts == {
-        "generate_dataset": 1,
-        "train_model": 1,
-        "export_onnx": 1,
-        "explain": 2,
-        "evaluate": 2,
-        "aggregate_scores": 1,
-        "figure_explanation_grid": 1,
-        "figure_metric_heatmap": 1,
-        "figure_training_curves": 1,
-        "figure_faithfulness_curves": 1,  # pixel_flipping
-        "all": 1,
-    }
-
-
-def test_views_are_switched_on_and_off_in_the_config(tmp_path):
-    """A view runs when named under views: and not enabled: false; its rules exist only then."""
-    config = yaml.safe_load(TEST_CONFIG.read_text())
-    config["views"]["adversarial"]["enabled"] = False
-    del config["views"]["embeddings"]
-    path = tmp_path / "views.yaml"
-    path.write_text(yaml.safe_dump(config))
-    counts = job_counts(snakemake("-n", "--directory", str(tmp_path), "--configfile", str(path)).stdout)
-    on = set(VIEWS) - {"adversarial", "embeddings"}
-    view_rules = {name for name in counts if name.removeprefix("view_") in VIEWS}
-    per_pair = {"views"} if config["views_per_job"] == "all" else {f"view_{view}" for view in on}
-    assert view_rules | ({"views"} & set(counts)) == on | per_pair
-    out = snakemake("-n", "embeddings", "--directory", str(tmp_path), "--configfile", str(path), check=False)
-    assert out.returncode != 0  # no rule embeddings: the view is off
-
-
-def test_bad_config_value_stops_with_the_key_named(tmp_path):
-    out = snakemake(
-        "-n",
-        "--directory",
-        str(tmp_path),
-        "--configfile",
-        str(TEST_CONFIG),
-        "--config",
-        "seed=-1",
-        check=False,
-    )
-    assert out.returncode != 0
-    assert "config key seed" in out.stdout + out.stderr
-
-
-@pytest.mark.parametrize("key", ["figures.grid_methods", "views.adversarial.methods"])
-def test_bad_cross_reference_is_named(tmp_path, key):
-    config = yaml.safe_load(TEST_CONFIG.read_text())
-    section, name = key.rsplit(".", 1)
-    parent = config
-    for part in section.split("."):
-        parent = parent[part]
-    parent[name] = ["gradcam", "no_such_method"]
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(config))
-    out = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(path), check=False)
-    assert out.returncode != 0
-    assert key in out.stdout + out.stderr and "no_such_method" in out.stdout + out.stderr
-
-
-def test_models_per_dataset_and_finetune_weights_are_inputs(tmp_path):
-    """datasets.<name>.models picks the models trained on it; a local weights file to fine-tune from is an
-    input of train_model (missing -> Snakemake names it), never re-read when the trained model is loaded."""
-    config = yaml.safe_load(TEST_CONFIG.read_text())
-    (name, entry), *_ = config["datasets"].items()
-    config["models"]["tuned"] = {
-        "architecture": "resnet18",
-        "params": {"weights": str(tmp_path / "start.pt"), "finetune": "last_layer"},
-    }
-    entry["models"] = ["tuned"]
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(config))
-    out = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(path), check=False)
-    assert out.returncode != 0 and "start.pt" in out.stdout + out.stderr
-    (tmp_path / "start.pt").write_bytes(b"")
-    counts = job_counts(snakemake("-n", "--directory", str(tmp_path), "--configfile", str(path)).stdout)
-    assert counts["train_model"] == 1
-    assert counts["explain"] == -(-len(config["explain"]["methods"]) // config["explain"]["methods_per_job"])
-    entry["models"] = ["nope"]
-    path.write_text(yaml.safe_dump(config))
-    out = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(path), check=False)
-    assert out.returncode != 0 and f"datasets.{name}.models" in out.stdout + out.stderr
 
 
 # ---- tiny end-to-end run -----------------------------------------------------------------------------
@@ -404,25 +232,3 @@ def test_report_has_every_figure(e2e):
     html = report.read_text(errors="replace")
     for name in ("explanation_grid.png", "metric_heatmap.png", "training_curves.png", "pixel_flipping.png"):
         assert name in html, name
-
-
-@pytest.mark.slow
-def test_minimal_config_runs_end_to_end(tmp_path):
-    """config/minimal.yaml (datasets, models, methods, metrics: nothing else) runs through (~45 s on 2 cores):
-    scores of every configured method and metric, the figures, no view."""
-    start = time.perf_counter()
-    snakemake("--cores", "2", "--directory", str(tmp_path), "--configfile", str(MINIMAL_CONFIG), timeout=600)
-    print(f"\nend-to-end run of config/minimal.yaml: {time.perf_counter() - start:.0f} s")
-    config = yaml.safe_load(MINIMAL_CONFIG.read_text())
-    scores = pd.read_csv(tmp_path / "results/tables/scores.tsv", sep="\t")
-    assert set(scores["method"]) == set(config["explain"]["methods"])
-    assert set(scores["metric"]) == set(config["evaluate"]["metrics"])
-    figures = {p.relative_to(tmp_path / "results/figures").as_posix() for p in tmp_path.rglob("*.png")}
-    pair = f"{next(iter(config['datasets']))}/{next(iter(config['models']))}"
-    assert figures == {
-        "explanation_grid.png",
-        "metric_heatmap.png",
-        "training_curves.png",
-        f"faithfulness/{pair}/pixel_flipping.png",
-    }
-    assert not (tmp_path / "results/views").exists()
