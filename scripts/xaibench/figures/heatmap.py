@@ -4,7 +4,7 @@ Normalisation (:func:`normalise_scores`): within each (dataset, model, metric) t
 min-max scaled over methods so that 1 = best and 0 = worst: ``direction == "higher"`` keeps the order,
 ``"lower"`` flips it, and any other direction (no notion of better) is plain min-max scaled and marked
 ``(↕)`` in the column label. Non-finite means stay NaN (grey cells); a column with no spread (one finite
-value, or all equal) gets 0.5. seaborn is imported by :func:`plot_metric_heatmap` only, when it draws.
+value, or all equal) gets 0.5.
 """
 
 from __future__ import annotations
@@ -111,8 +111,6 @@ def plot_metric_heatmap(
     Methods and metrics (the summary's entry names) show their display names
     (:mod:`xaibench.figures.names`; ``method_specs``/``metric_specs``: the config entries by name).
     """
-    import seaborn as sns
-
     if summary.empty:
         raise ValueError("plot_metric_heatmap: the summary is empty")
     scored = normalise_scores(summary)
@@ -175,29 +173,14 @@ def plot_metric_heatmap(
                 for i in range(len(methods))
             ]
         )
-        ax.set_facecolor(NAN_COLOUR)
-        sns.heatmap(
+        _draw_cells(
+            ax,
             values,
-            ax=ax,
-            cmap=cmap,
-            vmin=0,
-            vmax=1,
-            annot=annotations,
-            fmt="",
-            annot_kws={"fontsize": 6.5},
-            cbar=False,
-            linewidths=0.5,
-            linecolor="white",
-            xticklabels=[metric_names[m] for m in metrics],
-            yticklabels=[method_names[m] for m in methods],
+            annotations,
+            cmap,
+            [metric_names[m] for m in metrics],
+            [method_names[m] for m in methods],
         )
-        for i, j in zip(*np.nonzero(np.isnan(values)), strict=True):
-            ax.text(j + 0.5, i + 0.5, annotations[i, j], ha="center", va="center", fontsize=6.5, color="0.25")
-        ax.tick_params(axis="both", length=0, pad=2)
-        ax.set_xticklabels(
-            ax.get_xticklabels(), rotation=50, ha="right", rotation_mode="anchor", fontsize=7.5
-        )
-        ax.set_yticklabels(ax.get_yticklabels(), rotation=0, fontsize=7.5)
         ax.set_xlabel("")
         ax.set_ylabel("")
         if 0 < n_controls < len(methods):
@@ -233,6 +216,35 @@ def plot_metric_heatmap(
     if title:
         fig.text(0.5, 1 - 0.12 / height, title, ha="center", va="top", fontsize=11, fontweight="bold")
     save_figure(fig, png_path, pdf_path)
+
+
+def _draw_cells(ax, values: np.ndarray, annotations: np.ndarray, cmap, xlabels, ylabels) -> None:
+    """Annotated cells (rows top to bottom) as seaborn's heatmap draws them, without its tick-label overlap
+    check, which made a new Agg renderer of the whole figure per subplot and label (45 s for 6 panels).
+
+    Cell text is dark on light cells and white on dark ones (seaborn's luminance rule); NaN cells are grey.
+    """
+    rows, cols = values.shape
+    ax.set_facecolor(NAN_COLOUR)
+    mesh = ax.pcolormesh(
+        np.ma.masked_invalid(values), cmap=cmap, vmin=0, vmax=1, edgecolors="white", linewidth=0.5
+    )
+    colours = mesh.cmap(mesh.norm(np.nan_to_num(values, nan=0.0)))
+    luminance = colours[..., :3] @ np.array([0.2126, 0.7152, 0.0722])
+    for i in range(rows):
+        for j in range(cols):
+            finite = np.isfinite(values[i, j])
+            colour = (".15" if luminance[i, j] > 0.408 else "w") if finite else "0.25"
+            ax.text(j + 0.5, i + 0.5, annotations[i, j], ha="center", va="center", fontsize=6.5, color=colour)
+    ax.set_xlim(0, cols)
+    ax.set_ylim(rows, 0)
+    ax.set_xticks(
+        np.arange(cols) + 0.5, xlabels, rotation=50, ha="right", rotation_mode="anchor", fontsize=7.5
+    )
+    ax.set_yticks(np.arange(rows) + 0.5, ylabels, fontsize=7.5)
+    ax.tick_params(axis="both", length=0, pad=2)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
 
 
 def _table(part: pd.DataFrame, column: str, methods: list[str], metrics: list[str]) -> np.ndarray:
