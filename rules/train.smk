@@ -12,7 +12,9 @@ rule train_model:
         "benchmarks/train/{dataset}/{model}.tsv"
     conda:
         "../envs/xaibench.yaml"
-    threads: 4
+    # One torch thread, as every rule: trained weights then do not depend on --cores (the thread count
+    # changes them slightly), and two trainings run side by side on 2 cores instead of one at a time.
+    threads: 1
     resources:
         mem_mb=gpu_mem_mb,
         runtime=120,

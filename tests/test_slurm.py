@@ -234,7 +234,8 @@ def job_total(output: str) -> int:
 def local_run_started(cluster, tmp_path_factory):
     """The same targets and config, run locally alongside the SLURM run.
 
-    `--cores all`, as inside the SLURM jobs: the number of torch threads changes trained weights slightly."""
+    Every rule runs one torch thread (`threads: 1`), in a SLURM job as here: the number of torch threads
+    changes trained weights slightly, so results are equal whatever `--cores` says."""
     workdir = tmp_path_factory.mktemp("local-run")
     config, _ = write_inputs(workdir)
     # Niced: it takes the CPU the SLURM jobs leave while their executor waits between status checks.
