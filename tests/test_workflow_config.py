@@ -55,7 +55,7 @@ def test_dry_run_has_one_job_per_dataset_model_and_group_of_methods(name, tmp_pa
     pairs = sum(len(entry.get("models") or config["models"]) for entry in config["datasets"].values())
     n_methods = len(config["explain"]["methods"])
     for stage in ("explain", "evaluate"):  # groups of methods_per_job methods
-        per_job = config[stage].get("methods_per_job", 1)
+        per_job = config[stage].get("methods_per_job", "all")
         per_job = n_methods if per_job == "all" else per_job
         assert counts[stage] == pairs * -(-n_methods // per_job), stage
     assert counts["train_model"] == pairs
@@ -77,8 +77,8 @@ def test_minimal_config_runs_the_chain_without_views(tmp_path):
         "generate_dataset": 1,
         "train_model": 1,
         "export_onnx": 1,
-        "explain": 2,
-        "evaluate": 2,
+        "explain": 1,  # methods_per_job defaults to all: one job per (dataset, model)
+        "evaluate": 1,
         "aggregate_scores": 1,
         "figure_explanation_grid": 1,
         "figure_metric_heatmap": 1,
