@@ -435,6 +435,30 @@ def test_import_is_lazy():
     assert result.returncode == 0, result.stderr
 
 
+def test_import_libraries_imports_what_first_calls_would():
+    """After import_libraries(every method), no method's first call imports a package that was not loaded
+    yet (else that method's timing would carry the import); every library has its modules listed."""
+    code = (
+        "import sys, torch, xaibench.methods as m; "
+        "from xaibench.methods.core import LIBRARY_MODULES; "
+        "libs = {m.METHODS.get(n).library for n in m.METHODS} - {'xaibench', 'control'}; "
+        "assert libs <= set(LIBRARY_MODULES), libs; "
+        "assert m.import_libraries(m.METHODS.names()) > 0; "
+        "top = lambda: {n.split('.')[0] for n in sys.modules if not n.startswith('_')}; before = top(); "
+        "from xaibench.models import build_model; "
+        "cnn = build_model('small_cnn', in_channels=1, num_classes=2, image_size=16, width=2).eval(); "
+        "x, y = torch.rand(2, 1, 16, 16), torch.tensor([0, 1]); "
+        "[m.explain(n, cnn, x, y) for n in ('lime', 'kernel_shap', 'feature_ablation', 'gradcam_plus_plus', "
+        "'lrp', 'deeplift', 'occlusion')]; "
+        "new = top() - before; assert not new, new"
+    )
+    env = {**os.environ, "PYTHONPATH": str(SCRIPTS)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def test_occlusion_window_as_fraction_of_the_image(tiny_model, tiny_batch):
     x, y, _ = tiny_batch
     inputs, targets = torch.from_numpy(x[:2]), torch.from_numpy(y[:2])

@@ -20,7 +20,7 @@ import pandas as pd
 
 from xaibench.explanations import load_explanation
 from xaibench.logs import config_key
-from xaibench.methods import quantus_explain_func
+from xaibench.methods import import_libraries, quantus_explain_func
 from xaibench.methods.cache import DEFAULT_MAX_BYTES, ExplanationCache
 from xaibench.metrics import METRICS, PRESETS, MetricResult, evaluate_metric, skipped_result
 from xaibench.pairs import load_pair
@@ -99,6 +99,7 @@ def evaluate_methods(
     dataset, model, dev = pair.dataset, pair.model, pair.device
     scores, timing, curves = [], [], {}
     cache = explanation_cache(explain_cache_mb)
+    import_libraries(m["method"] for m in methods.values())  # not charged to the first metric timed
     for name, path in attributions.items():
         with config_key(f"explain.methods.{name}"):
             s, c, t = _evaluate_one(

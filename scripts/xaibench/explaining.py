@@ -22,7 +22,7 @@ import torch
 from xaibench.datasets import evaluation_subset
 from xaibench.io import save_npz
 from xaibench.logs import config_key
-from xaibench.methods import MethodNotApplicable, explain
+from xaibench.methods import MethodNotApplicable, explain, import_libraries
 from xaibench.pairs import load_pair
 from xaibench.runtime import seed_everything
 from xaibench.training import predict
@@ -67,6 +67,7 @@ def explain_group(
         "methods": np.array(list(specs), dtype=np.str_),
     }
     summaries = []
+    import_libraries(spec["method"] for spec in specs.values())  # not charged to the first method's seconds
     for name, spec in specs.items():
         with config_key(f"explain.methods.{name}"):
             maps, seconds, note = _explain_one(spec, model, dev, images, targets, seed, batch_size)

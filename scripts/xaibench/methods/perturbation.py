@@ -18,6 +18,10 @@ from xaibench.methods.core import named, register
 from xaibench.methods.params import bad_param, int_pair, positive_int, seed_value, seeded
 from xaibench.methods.surrogate import one_player_shap, sampled_surrogates
 
+# What the superpixel methods import on their first call (see xaibench.methods.core.import_libraries).
+_SUPERPIXEL_IMPORTS = ("skimage.segmentation",)
+_SURROGATE_IMPORTS = (*_SUPERPIXEL_IMPORTS, "sklearn.linear_model")
+
 
 @register(
     "occlusion",
@@ -243,6 +247,7 @@ def _sampled_attribution(
 @register(
     "lime",
     library="captum",
+    imports=_SURROGATE_IMPORTS,
     description="LIME: sparse linear surrogate (Lasso) over superpixels (Ribeiro et al. 2016)",
 )
 def lime(
@@ -287,6 +292,7 @@ def _sampled_method(
 kernel_shap = register(
     "kernel_shap",
     library="captum",
+    imports=_SURROGATE_IMPORTS,
     description="Kernel SHAP: Shapley-kernel weighted linear surrogate over superpixels",
 )(_sampled_method("kernel_shap", None, n_samples_default=200, perturbations_per_eval_default=64))
 
@@ -294,6 +300,7 @@ kernel_shap = register(
 @register(
     "feature_ablation",
     library="captum",
+    imports=_SUPERPIXEL_IMPORTS,
     description="Feature ablation: logit drop when one superpixel at a time is set to a baseline",
 )
 def feature_ablation(
@@ -327,6 +334,7 @@ def feature_ablation(
 shapley_value_sampling = register(
     "shapley_value_sampling",
     library="captum",
+    imports=_SUPERPIXEL_IMPORTS,
     description=(
         "Shapley value sampling over superpixels: marginal logit changes along random orders (Castro 2009)"
     ),
