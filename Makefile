@@ -11,6 +11,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python tools/warm_caches.py
 	touch $(STAMP)
 
 setup: $(STAMP)
