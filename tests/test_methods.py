@@ -6,23 +6,18 @@ conserving LRP).
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from tiny_models import ScaledLogits
 from torch import nn
+from workflow_cli import fresh_python
 
 from xaibench.methods import METHODS, MethodNotApplicable, MethodSpec, explain, method_params
 from xaibench.methods.core import quantus_explain_func
 from xaibench.methods.perturbation import superpixels
 from xaibench.models import build_model
-
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
 @pytest.fixture(scope="module")
@@ -428,11 +423,7 @@ def test_import_is_lazy():
         "m.explain('cam', cnn, torch.zeros(1, 1, 8, 8), torch.zeros(1)); "  # CAM needs no library either
         "assert not {'captum', 'zennit', 'pytorch_grad_cam'} & set(sys.modules)"
     )
-    env = {**os.environ, "PYTHONPATH": str(SCRIPTS)}
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
+    fresh_python(code)
 
 
 def test_import_libraries_imports_what_first_calls_would():
@@ -452,11 +443,7 @@ def test_import_libraries_imports_what_first_calls_would():
         "'lrp', 'deeplift', 'occlusion')]; "
         "new = top() - before; assert not new, new"
     )
-    env = {**os.environ, "PYTHONPATH": str(SCRIPTS)}
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
+    fresh_python(code)
 
 
 def test_occlusion_window_as_fraction_of_the_image(tiny_model, tiny_batch):

@@ -6,24 +6,18 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import pickle
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
+from workflow_cli import fresh_python
 
 import xaibench.models.torchvision_models as mt
 from xaibench.datasets import ImageDataset
 from xaibench.models import MODELS, build_model, get_cam_layer, load_model, save_model
 from xaibench.training import train
-
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -235,8 +229,4 @@ def test_torchvision_is_imported_lazily():
         "build_model('resnet18', in_channels=1, num_classes=2, image_size=32); "
         "assert 'torchvision' in sys.modules"
     )
-    env = {**os.environ, "PYTHONPATH": str(SCRIPTS)}
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
+    fresh_python(code)

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from workflow_cli import fresh_python
 
 from xaibench.models import build_model
 from xaibench.onnx_export import check_onnx, export_onnx
-
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -76,8 +69,4 @@ def test_export_keeps_the_model_and_its_mode(tmp_path):
 
 def test_import_is_lazy():
     code = "import sys, xaibench.onnx_export; assert not {'onnx', 'onnxruntime'} & set(sys.modules)"
-    env = {**os.environ, "PYTHONPATH": str(SCRIPTS)}
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
+    fresh_python(code)

@@ -26,6 +26,14 @@ def run(*args: str, cwd: Path = ROOT, timeout: int = 600, check: bool = True) ->
     return proc
 
 
+def fresh_python(code: str) -> None:
+    """Run ``code`` in a new interpreter with the library importable (``scripts`` on PYTHONPATH), as a job
+    would: for what only a fresh process shows (which modules an import loads); fails with its stderr."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "scripts")}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
 def snakemake(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return run(str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), *args, **kwargs)
 
