@@ -30,20 +30,34 @@ Per metric (sample values in brackets, "." = Quantus direct only):
   last needs abs=True); attribution_localisation up to Quantus's 1e-9 in the denominator; + Quantus direct.
 * sparseness, complexity, effective_complexity: maps [one-hot, 1 on 5 pixels, +-1 on 16 pixels, random
   signed, constant] of n = 64 pixels: sparseness (Gini) m(n-m) / (n(m + n*1e-7)) for m equal pixels ((n-m)/n
-  but for Quantus's +1e-7), complexity (entropy) [0, log 5, log 16], effective complexity [1, 5, 16]; the
-  constant map is NaN with a note; + Quantus direct on the others.
+  but for Quantus's +1e-7), complexity (entropy) [0, log 5, log 16], effective complexity (share of |a| >
+  0.1 max|a|) [1, 5, 16] / 64; the constant map is NaN with a note; + Quantus direct on the others (effective
+  complexity: Quantus's count / 64). Effective complexity also on maps with exactly k of 64 entries above
+  0.1 max|a| (entries at exactly 0.1 max|a| do not count), k = [7, 1, 64, 0 + one peak], each scaled by 1e-6,
+  1, 3 and 1e4: k / 64, whatever the scale.
 * efficient_mprt: mixed on cnn: [0, ., ., .] (a model-independent map does not gain complexity) + Quantus
   direct (same torch seed for the randomisation).
 * mprt: mixed on cnn: [1, ., ., .] (Spearman of a model-independent map with itself) + Quantus direct.
 * random_logit: mixed on cnn: Quantus direct; and a = x (target-independent): SSIM 1 for every sample.
-* completeness: linear model, exact float arithmetic: a = w_y * (x - min x) is complete, 2a or a + 1/8 on one
-  pixel is not: [1, 0, 1, 0] (sample 2 has minimum 1/4: the baseline is the sample minimum); + Quantus direct.
-* non_sensitivity: linear model; features_in_step 8 (the patched class): attributions zero on rows {0, 1},
-  {0}, {}, {0, 1} + 3 pixels of a live row give [0, 8, 16, 3] violations (rows 0-1 do not change the output);
-  default (8x8: auto = 1 pixel per step) = Quantus's own NonSensitivity.
+* completeness: linear model, exact float arithmetic, baseline 0 (the default): with S = sum(a), D = f(x) -
+  f(0) = sum(w_y * x), maps [w_y * x (input x gradient = integrated gradients: complete), 2 w_y * x, w_y * x +
+  1/8 on one pixel, random]: symmetric error |S - D| / (|S| + |D|) = [0, 1/3, 1/8 / (|D + 1/8| + |D|), .];
+  relative error |S - D| / |D| = [0, 1, 1/8 / |D|, .]; pass (rtol 0.05) [1, 0, 1/8 <= 0.05 |D|, 0]. The
+  random map's errors are far from 0. Quantus's own test: score 'pass' with rtol = atol = 0 and baseline
+  'black' (the sample minimum; sample 2 has minimum 1/4) on a = w_y * (x - min x), 2a, a, a + 1/8 on one
+  pixel: [1, 0, 1, 0] = Quantus direct.
+* non_sensitivity: linear model, logits (softmax=False: row effects are exact); features_in_step 8 (the
+  patched class): attributions zero on rows {0, 1}, {0}, {}, {0, 1} + 3 pixels of a live row. With
+  output_eps 0.01 every live row changes the output: [0, 8, 16, 3] / 64 violations (rows 0-1 do not change
+  it). With the default output_eps 0.1 rows whose logit change is at most 0.1 times the sample's largest are
+  unchanged too (rows 5-7 of sample 1, row 3 of sample 2): [0, 32, 24, 3] / 64, = own definition (exact row
+  effects |sum_row w_y (x - min x)|). One pixel per step, the map of every pixel's exact effect |w_y (x - min
+  x)| violates nowhere (score 0), a random map does. Quantus's thresholds (eps 1e-5, output_eps None) at one
+  pixel per step (8x8: auto) = Quantus's own NonSensitivity / 64.
 * input_invariance: mixed on cnn: [1, 1, 0, 1] (pattern and gradient are invariant, input x gradient is not)
-  = own definition (explain the model f(x' - shift) at x' = x + shift, compare at 1e-4 of max|a|). Not
-  Quantus direct: Quantus 0.6.0's InputInvariance is the bug the wrapper's subclass fixes.
+  = own definition (explain the model f(x' - shift) at x' = x + shift, compare at 1e-4 of max|a|); every
+  score is exactly 0 or 1 (a rate over images). Not Quantus direct: Quantus 0.6.0's InputInvariance is the
+  bug the wrapper's subclass fixes.
 """
 
 from __future__ import annotations
@@ -432,7 +446,7 @@ def _random_logit(evaluate: Callable) -> None:
 
 def _input_invariance(evaluate: Callable) -> None:
     batch = _explained()
-    _check(
+    result = _check(
         evaluate,
         "input_invariance",
         batch,
@@ -440,6 +454,7 @@ def _input_invariance(evaluate: Callable) -> None:
         known={0: 1, 1: 1, 2: 0, 3: 1},
         pinned={"input_shift": -1, "normalise": False, "abs": False},
     )
+    assert set(result.scores.tolist()) <= {0.0, 1.0}, result.scores  # per-sample 0/1: a rate over images
 
 
 def _invariant_by_definition(batch: Batch, shift: float) -> np.ndarray:
@@ -506,8 +521,10 @@ def _gini(m: int) -> float:
 COMPLEXITY_KNOWN = {
     "sparseness": ("Sparseness", [_gini(1), _gini(5), _gini(16)]),
     "complexity": ("Complexity", [0.0, np.log(5), np.log(16)]),
-    "effective_complexity": ("EffectiveComplexity", [1, 5, 16]),
+    "effective_complexity": ("EffectiveComplexity", [1 / N_PIXELS, 5 / N_PIXELS, 16 / N_PIXELS]),
 }
+# Scores = Quantus direct divided by this (effective complexity: a share of the 64 pixels, Quantus a count).
+COMPLEXITY_PER = {"effective_complexity": N_PIXELS}
 
 
 @functools.cache
@@ -537,38 +554,131 @@ def _complexity(name: str) -> Callable:
             evaluate,
             name,
             batch,
-            lambda record: np.append(_quantus_direct(class_name, record, varying), np.nan),
+            lambda record: np.append(
+                _quantus_direct(class_name, record, varying) / COMPLEXITY_PER.get(name, 1), np.nan
+            ),
             known=dict(enumerate(known)),
             atol=1e-9,
         )
         assert np.isnan(result.scores[4]) and "1 constant attribution map" in result.note
+        if name == "effective_complexity":
+            _effective_complexity_counts(evaluate)
 
     return case
+
+
+def _effective_complexity_counts(evaluate: Callable) -> None:
+    """Exactly k of 64 entries above 0.1 max|a| (the rest at 0, 0.05 or exactly 0.1 max|a|), at four scales:
+    share k / 64 whatever the scale (Quantus's absolute eps counted 64 for any dense map)."""
+    rng = np.random.default_rng(9)
+    a = np.zeros((4, N_PIXELS))
+    a[0, :7] = [1.0, 0.5, 0.25, 0.125, 0.75, 0.2, 0.11]
+    a[0, 7:20] = 0.1  # exactly at the threshold: not counted
+    a[1, 3] = 1.0
+    a[1, 4:60] = 0.05
+    a[2] = rng.uniform(0.2, 1.0, N_PIXELS)
+    a[2, 0] = 1.0  # every entry above 0.1 max|a|
+    a[3, 5] = -1.0  # one (negative) peak, the rest exactly 0.1 of it
+    a[3, 6:] = 0.1
+    scales = np.array([1e-6, 1.0, 3.0, 1e4])[:, None]
+    a = (a * scales).reshape(4, 1, 8, 8)
+    batch = Batch(_cnn(), _images(4), np.array([0, 1, 2, 1]), a)
+    result = _evaluate(evaluate, "effective_complexity", batch, pinned={"eps": 0.1, "abs": True})
+    np.testing.assert_allclose(result.scores, np.array([7, 1, 64, 1]) / N_PIXELS, rtol=0, atol=1e-12)
 
 
 # --- cases: axiomatic ---------------------------------------------------------------------------------
 
 
 def _completeness(evaluate: Callable) -> None:
-    model, _, x = _linear()
-    exact = _contributions()
+    model, w, x = _linear()
+    flat = x.reshape(4, -1).astype(np.float64)
+    exact = w[Y] * flat  # input x gradient = integrated gradients from 0: complete w.r.t. f(x) - f(0)
+    d = exact.sum(axis=1)  # f(x) - f(0): the bias cancels (every forward pass is exact in float32)
     a = exact.copy()
     a[1] *= 2
-    a[3, 0, 4, 4] += 0.125
-    batch = Batch(model, x, Y, a)
+    a[2, 36] += 0.125
+    a[3] = np.random.default_rng(10).normal(0, 1, N_PIXELS)
+    batch = Batch(model, x, Y, a.reshape(x.shape))
+    s = a.sum(axis=1)
+    pinned = {"normalise": False, "abs": False, "perturb_baseline": 0.0, "softmax": False}
+    symmetric = np.abs(s - d) / (np.abs(s) + np.abs(d))
+    relative = np.abs(s - d) / np.abs(d)
+    assert symmetric[3] > 0.05 and relative[3] > 0.05  # the random map is far from complete
+    result = _check(
+        evaluate,
+        "completeness",
+        batch,
+        lambda record: symmetric,
+        known={0: 0.0, 1: 1 / 3, 2: 0.125 / (abs(d[2] + 0.125) + abs(d[2]))},
+        pinned={**pinned, "score": "symmetric_error", "rtol": 0.05},
+        key="completeness/symmetric",
+    )
+    assert result.direction == "lower"
     _check(
         evaluate,
         "completeness",
         batch,
-        _direct("Completeness", batch),
+        lambda record: relative,
+        known={0: 0.0, 1: 1.0, 2: 0.125 / abs(d[2])},
+        params={"score": "relative_error"},
+        pinned={**pinned, "score": "relative_error"},
+        key="completeness/relative",
+    )
+    passed = (np.abs(s - d) <= 0.05 * np.abs(d) + 1e-5).astype(float)
+    assert passed.tolist() == [1, 0, float(0.125 <= 0.05 * abs(d[2]) + 1e-5), 0]
+    result = _check(
+        evaluate,
+        "completeness",
+        dataclasses.replace(batch, a=np.concatenate([a[:3], 1.04 * exact[3:]]).reshape(x.shape)),
+        lambda record: np.append(passed[:3], 1.0),  # 4 % off passes at rtol 0.05
+        known={0: 1, 1: 0},
+        params={"score": "pass"},
+        pinned={**pinned, "score": "pass", "rtol": 0.05, "atol": 1e-5},
+        key="completeness/pass",
+    )
+    assert result.direction == "higher"
+    # Quantus's own test (float ==) is score "pass" with rtol = atol = 0, against its baseline "black".
+    contributions = _contributions()
+    b = contributions.copy()
+    b[1] *= 2
+    b[3, 0, 4, 4] += 0.125
+    black = Batch(model, x, Y, b)
+    quantus_params = {"perturb_baseline": "black", "score": "pass", "rtol": 0.0, "atol": 0.0}
+    _check(
+        evaluate,
+        "completeness",
+        black,
+        lambda record: _quantus_direct(
+            "Completeness", {k: v for k, v in record.items() if k not in ("score", "rtol", "atol")}, black
+        ),
         known={0: 1, 1: 0, 2: 1, 3: 0},
-        pinned={"normalise": False, "abs": False, "perturb_baseline": "black", "softmax": False},
+        params=quantus_params,
+        pinned={**pinned, **quantus_params},
+        key="completeness/quantus",
     )
 
 
+def _row_effects(w: np.ndarray, x: np.ndarray, step: int) -> np.ndarray:
+    """(4, 64 / step): |f_y(x) - f_y(x with features [k step, (k+1) step) at the sample minimum)| of the
+    linear model, from its weights (not its forward pass)."""
+    flat = x.reshape(4, -1).astype(np.float64)
+    effect = w[Y] * (flat - flat.min(axis=1, keepdims=True))
+    return np.abs(effect.reshape(4, -1, step).sum(axis=2))
+
+
+def _non_sensitivity_by_definition(a: np.ndarray, changes: np.ndarray, eps: float, output_eps: float):
+    """Share of pixels p with [|a_p| < eps max|a|] != [change of p's step <= output_eps max change]."""
+    flat = np.abs(a.reshape(len(a), -1))
+    non_feature = flat < eps * flat.max(axis=1, keepdims=True)
+    unchanged = changes <= output_eps * changes.max(axis=1, keepdims=True)
+    unchanged = np.repeat(unchanged, flat.shape[1] // changes.shape[1], axis=1)
+    return (non_feature != unchanged).mean(axis=1)
+
+
 def _non_sensitivity(evaluate: Callable) -> None:
-    model, _, x = _linear()
-    a = np.random.default_rng(8).uniform(0.1, 1.0, (4, N_PIXELS))
+    model, w, x = _linear()
+    a = np.random.default_rng(8).uniform(0.1, 1.0, (4, N_PIXELS))  # a / max a >= 0.1: all features
     a[0, :16] = 0  # zero exactly where the model is insensitive (rows 0-1): no violation
     a[1, :8] = 0  # row 1 is insensitive but attributed: 8 violations
     # sample 2 is attributed everywhere: the 16 pixels of rows 0-1 violate
@@ -576,30 +686,66 @@ def _non_sensitivity(evaluate: Callable) -> None:
     a[3, 40:43] = 0  # 3 pixels of row 5, which the model uses, are not attributed: 3 violations
     batch = Batch(model, x, Y, a.reshape(x.shape))
     pinned = {
-        "eps": 1e-5,
+        "eps": 0.1,
         "perturb_func": "quantus.functions.perturb_func.batch_baseline_replacement_by_indices",
         "perturb_baseline": "black",
         "abs": True,
         "normalise": True,
-        "softmax": True,
+        "softmax": False,
     }
+    rows = _row_effects(w, x, 8)
+    assert (rows[:, :2] == 0).all() and (rows[:, 2:] > 0.01 * rows.max(axis=1, keepdims=True)).all()
     # One image row per perturbation step: xaibench's subclass (Quantus 0.6.0 raises a broadcast error).
     _check(
         evaluate,
         "non_sensitivity",
         batch,
-        lambda record: [0, 8, 16, 3],
-        params={"features_in_step": 8},
-        pinned={**pinned, "features_in_step": 8},
-        key="non_sensitivity/8",
+        lambda record: _non_sensitivity_by_definition(a, rows, 0.1, 0.01),
+        known={0: 0, 1: 8 / 64, 2: 16 / 64, 3: 3 / 64},
+        params={"features_in_step": 8, "softmax": False, "output_eps": 0.01},
+        pinned={**pinned, "features_in_step": 8, "output_eps": 0.01},
+        key="non_sensitivity/8/0.01",
     )
-    # "auto" at 8x8 is one pixel per step: identical to Quantus's own class.
+    # Default output_eps 0.1: rows changing the logit by at most 0.1 of the sample's largest are unchanged.
     _check(
         evaluate,
         "non_sensitivity",
         batch,
-        _direct("NonSensitivity", batch),
-        pinned={**pinned, "features_in_step": 1},
+        lambda record: _non_sensitivity_by_definition(a, rows, 0.1, 0.1),
+        known={0: 0, 1: 32 / 64, 2: 24 / 64, 3: 3 / 64},
+        params={"features_in_step": 8, "softmax": False},
+        pinned={**pinned, "features_in_step": 8, "output_eps": 0.1},
+        key="non_sensitivity/8",
+    )
+    # One pixel per step: the map of each pixel's exact effect has no violation; a random map has.
+    effects = _row_effects(w, x, 1)
+    maps = np.concatenate([effects[:2], np.random.default_rng(11).uniform(0, 1, (2, N_PIXELS))])
+    exact = Batch(model, x, Y, maps.reshape(x.shape))
+    expected = _non_sensitivity_by_definition(maps, effects, 0.15, 0.15)
+    assert expected[2] > 0.1 and expected[3] > 0.1
+    _check(
+        evaluate,
+        "non_sensitivity",
+        exact,
+        lambda record: expected,
+        known={0: 0, 1: 0},
+        params={"features_in_step": 1, "softmax": False, "eps": 0.15, "output_eps": 0.15},
+        pinned={**pinned, "features_in_step": 1, "eps": 0.15, "output_eps": 0.15},
+        key="non_sensitivity/1/exact",
+    )
+    # Quantus's absolute thresholds at one pixel per step (8x8: auto) = Quantus's own class, as a share.
+    quantus_params = {"eps": 1e-5, "output_eps": None}
+    _check(
+        evaluate,
+        "non_sensitivity",
+        batch,
+        lambda record: (
+            _quantus_direct("NonSensitivity", {k: v for k, v in record.items() if k != "output_eps"}, batch)
+            / N_PIXELS
+        ),
+        params=quantus_params,
+        pinned={**pinned, **quantus_params, "features_in_step": 1, "softmax": True},
+        key="non_sensitivity/quantus",
     )
 
 

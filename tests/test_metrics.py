@@ -78,12 +78,12 @@ EXPECTED_CATEGORY_DIRECTION: dict[str, tuple[str, str]] = {
     "auc": ("Localisation", "higher"),  # Fawcett 2006: ROC AUC against the mask
     "sparseness": ("Complexity", "higher"),  # Chalasani et al. 2020: Gini index
     "complexity": ("Complexity", "lower"),  # Bhatt et al. 2020: entropy
-    "effective_complexity": ("Complexity", "lower"),  # Nguyen & Martinez 2020: count above eps
+    "effective_complexity": ("Complexity", "lower"),  # Nguyen & Martinez 2020: share above eps max|a|
     "efficient_mprt": ("Randomisation", "higher"),  # Hedström et al. 2023: rise in complexity
     "mprt": ("Randomisation", "lower"),  # Adebayo et al. 2018: similarity to the randomised model's map
     "random_logit": ("Randomisation", "lower"),  # Sixt et al. 2020: similarity to another class's map
-    "completeness": ("Axiomatic", "higher"),  # Sundararajan et al. 2017: 1 = complete
-    "non_sensitivity": ("Axiomatic", "lower"),  # Nguyen & Martinez 2020: count of violations
+    "completeness": ("Axiomatic", "lower"),  # Sundararajan et al. 2017: error of sum(a) vs f(x) - f(0)
+    "non_sensitivity": ("Axiomatic", "lower"),  # Nguyen & Martinez 2020: share of violating pixels
     "input_invariance": ("Axiomatic", "higher"),  # Kindermans et al. 2017: 1 = invariant
 }
 
@@ -93,9 +93,17 @@ def test_category_and_direction_match_the_literature(name):
     assert name in EXPECTED_CATEGORY_DIRECTION, f"add {name!r} to EXPECTED_CATEGORY_DIRECTION"
     info = metric_info(name)
     assert (info["category"], info["direction"]) == EXPECTED_CATEGORY_DIRECTION[name]
-    # Quantus's own class attribute agrees, except for the documented AOPC override.
-    quantus_direction = "lower" if name == "region_perturbation" else info["direction"]
-    assert info["quantus_direction"] == quantus_direction
+    # Quantus's own class attribute agrees, except for the documented overrides: AOPC, and completeness's
+    # error (Quantus: 1 = exactly complete; with score "pass" xaibench's direction is Quantus's again).
+    overrides = {"region_perturbation": "lower", "completeness": "higher"}
+    assert info["quantus_direction"] == overrides.get(name, info["direction"])
+
+
+def test_completeness_direction_follows_its_score(batch):
+    assert run("completeness", batch).direction == "lower"
+    assert run("completeness", batch, params={"score": "relative_error"}).direction == "lower"
+    passed = run("completeness", batch, params={"score": "pass"})
+    assert passed.direction == "higher" and set(passed.scores.tolist()) <= {0.0, 1.0}
 
 
 def test_registry_covers_all_six_categories():
@@ -261,8 +269,9 @@ def test_non_sensitivity_fix_matches_quantus_for_single_pixels(tiny_model, tiny_
     a = saliency(tiny_model, x, y)
     kwargs = dict(model=tiny_model, x_batch=x, y_batch=y, a_batch=a, channel_first=True)
     expected = quantus.NonSensitivity(features_in_step=1, disable_warnings=True)(**kwargs)
+    # The class's own defaults (output_eps=None) are Quantus's thresholds; its score is a share of the pixels.
     fixed = _fixed_classes()["non_sensitivity"](features_in_step=1, disable_warnings=True)(**kwargs)
-    np.testing.assert_array_equal(np.asarray(fixed), np.asarray(expected))
+    np.testing.assert_array_equal(np.asarray(fixed) * x[0].size, np.asarray(expected))
     grouped = _fixed_classes()["non_sensitivity"](features_in_step=8, disable_warnings=True)(**kwargs)
     assert np.asarray(grouped).shape == (x.shape[0],)
 
@@ -270,6 +279,8 @@ def test_non_sensitivity_fix_matches_quantus_for_single_pixels(tiny_model, tiny_
 def test_input_invariance_holds_for_gradients(batch):
     # The shifted model computes exactly f(x) on x - 1, so plain gradients must be invariant.
     assert np.all(run("input_invariance", batch).scores == 1.0)
+    # A per-sample 0/1: the summary's mean is a pass rate, and the notes say so.
+    assert "rate" in metric_info("input_invariance")["notes"]
 
 
 def input_x_gradient(model, inputs, targets, **kwargs):

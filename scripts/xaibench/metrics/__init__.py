@@ -29,10 +29,11 @@ Conventions
 * Each call seeds ``random``, numpy and torch with ``seed`` first (Quantus has no global seed).
 * Every metric is built with ``disable_warnings=True, display_progressbar=False`` and gets ``batch_size``;
   Quantus's run-time ``warnings.warn`` calls (e.g. "perturbation caused no change") are silenced.
-* Parameters: a metric's ``params`` are Quantus constructor arguments (plus ``softmax``, passed to the
-  call, and ``preset``). Anything else raises ``ValueError`` naming the metric and the key. A few
-  defaults are resolved against the data (``"auto"``, or a fraction of H*W for counts of pixels), and
-  ``*_func`` arguments may be given by name (a Quantus function, or ``uniform_noise_replacement``).
+* Parameters: a metric's ``params`` are Quantus constructor arguments, or those of xaibench's subclass of
+  the Quantus class where there is one (plus ``softmax``, passed to the call, and ``preset``). Anything
+  else raises ``ValueError`` naming the metric and the key. A few defaults are resolved against the data
+  (``"auto"``, or a fraction of H*W for counts of pixels), and ``*_func`` arguments may be given by name
+  (a Quantus function, or ``uniform_noise_replacement``).
   The resolved values of *all* constructor arguments -- including Quantus defaults we do not change --
   are recorded in ``MetricResult.params``.
 * Normalisation: where a metric normalises (Quantus's ``normalise=True``), each sample is divided by its
@@ -42,10 +43,13 @@ Conventions
 * Scores: booleans become 0/1; localisation scores of samples with an empty mask are NaN (Quantus's
   PointingGame writes NaN into a boolean array, which turns it into ``True``). ``return_aggregate`` is
   always False (FaithfulnessCorrelation defaults to True and would return one number per batch).
-* Quantus 0.6.0 bugs worked around by subclasses (:mod:`~xaibench.metrics.quantus_fixes`; ``quantus_class``
-  still names the Quantus class): NonSensitivity with ``features_in_step > 1`` (broadcast error) and
+* Quantus 0.6.0 bugs and uninformative definitions worked around by subclasses
+  (:mod:`~xaibench.metrics.quantus_fixes`; ``quantus_class`` still names the Quantus class): NonSensitivity
+  with ``features_in_step > 1`` (broadcast error) and absolute thresholds (every method scored the same),
   InputInvariance (first pixel never shifted; the shift-compensating bias went to the model's second named
-  module and ignored padding).
+  module and ignored padding), Completeness (Quantus compares floats with ``==``: 0 for every method; now a
+  bounded relative error, or a pass rate with a tolerance) and EffectiveComplexity (eps 1e-5 after
+  max-normalisation counted every pixel; now the share above a fraction of the map's maximum).
   Curve metrics are reduced by their spec's ``reduce_curve``: pixel flipping to a normalised AUC, region
   perturbation to AOPC.
 """

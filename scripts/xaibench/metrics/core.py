@@ -236,6 +236,9 @@ def resolve_params(
     params = dict(params or {})
     preset_name = params.pop("preset", None)
     merged = _constructor_defaults(cls)
+    built = _metric_class(spec)
+    if built is not cls:  # a fixed subclass's own constructor arguments are parameters too
+        merged.update(_constructor_defaults(built))
     allowed = set(merged) | _CALL_PARAMS
     merged.update(spec.defaults)
     if preset_name is not None:

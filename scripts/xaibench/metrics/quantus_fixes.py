@@ -1,12 +1,19 @@
 """Quantus 0.6.0 metrics fixed by subclasses; a spec names its class factory (``MetricSpec.metric_class``).
 
 * :func:`fixed_non_sensitivity`: NonSensitivity with ``features_in_step > 1`` (Quantus raises a broadcast
-  error).
+  error), thresholds relative to each sample's own scale (Quantus compares with one absolute ``eps``) and a
+  share of the features as the score (:func:`non_sensitivity_violations`).
 * :func:`fixed_input_invariance`: InputInvariance that shifts every pixel (Quantus skips the first one) and
   compensates the shift with an exactly equivalent model (:func:`_mean_shift_model`; Quantus put the bias
   into the model's second named module and ignored padding).
+* :func:`fixed_completeness`: Completeness with a continuous error or a tolerance (Quantus tests
+  ``sum(a) == f(x) - f(baseline)`` with float ``==``, which no method passes): :func:`completeness_scores`.
+* :func:`fixed_effective_complexity`: EffectiveComplexity as the share of features above ``eps`` times the
+  sample's max |a| (Quantus counts them, so images of different sizes do not compare).
 
-The classes are built on first use (they subclass Quantus classes; importing Quantus takes seconds).
+The classes are built on first use (they subclass Quantus classes; importing Quantus takes seconds). The
+arguments a subclass adds to its constructor are parameters of the metric like Quantus's own (recorded,
+settable in ``params``).
 """
 
 from __future__ import annotations
@@ -70,18 +77,49 @@ def _mean_shift_model(model: Any, input_shift: float, shape: tuple[int, ...]) ->
     return new_model
 
 
+def non_sensitivity_violations(
+    a: np.ndarray, changes: np.ndarray, eps: float, output_eps: float | None, features_in_step: int
+) -> np.ndarray:
+    """Per sample, the share of the F features that violate non-sensitivity (Nguyen & Martinez 2020).
+
+    ``a`` (N, F): the attributions as the metric sees them (after Quantus's ``abs``/``normalise``);
+    ``changes`` (N, S): |f(x) - f(x with step s replaced by the baseline)| for the S steps of
+    ``features_in_step`` consecutive features. A feature is a non-feature when a < eps * max|a| of its sample
+    (after the per-sample max-normalisation max|a| = 1: Quantus's own ``a < eps``). A step leaves the output
+    unchanged when its change is at most ``output_eps`` times the largest change among the sample's steps
+    (a model that no step moves: every step is unchanged); ``output_eps=None`` is Quantus's absolute
+    ``change < eps``. Every feature of a step inherits its verdict; a violation is a non-feature whose step
+    changes the output, or a feature whose step does not.
+    """
+    n_features = a.shape[1]
+    non_features = a < eps * np.abs(a).max(axis=1, keepdims=True)
+    if output_eps is None:
+        unchanged = changes < eps
+    else:
+        unchanged = changes <= output_eps * changes.max(axis=1, keepdims=True)
+    unchanged = np.repeat(unchanged, features_in_step, axis=1)[:, :n_features]
+    return (unchanged ^ non_features).sum(axis=1) / n_features
+
+
 @functools.cache
 def fixed_non_sensitivity() -> type:
     quantus = load_quantus()
     from quantus.helpers import asserts
 
     class _FixedNonSensitivity(quantus.NonSensitivity):
-        """NonSensitivity with features_in_step > 1 (Quantus 0.6.0 compares (N, steps) with (N, F)).
+        """NonSensitivity with features_in_step > 1 (Quantus 0.6.0 compares (N, steps) with (N, F)),
+        relative thresholds and a share of the features (:func:`non_sensitivity_violations`).
 
         Pixels are perturbed in contiguous groups of features_in_step (raster order, one group at a time,
         from the original input, as in Quantus); every pixel of a group inherits the group's "prediction
-        unchanged" verdict, which is then XOR-ed with "attribution < eps" per pixel and counted.
+        unchanged" verdict, which is then XOR-ed with "attribution < eps" per pixel. ``output_eps`` (None:
+        Quantus's absolute comparison with ``eps``) is the "unchanged" threshold as a fraction of the
+        sample's largest change.
         """
+
+        def __init__(self, output_eps: float | None = None, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.output_eps = output_eps
 
         def custom_preprocess(self, x_batch: np.ndarray, **kwargs: Any) -> None:
             asserts.assert_features_in_step(
@@ -94,7 +132,6 @@ def fixed_non_sensitivity() -> type:
             n = a_batch.shape[0]
             a_flat = a_batch.reshape(n, -1)
             n_features = a_flat.shape[-1]
-            non_features = a_flat < self.eps
             rows = np.arange(n)
             x_input = model.shape_input(x_batch, x_batch.shape, channel_first=True, batched=True)
             y_pred = model.predict(x_input)[rows, y_batch]
@@ -105,9 +142,8 @@ def fixed_non_sensitivity() -> type:
                 x_pert = self.perturb_func(arr=x_batch.reshape(n, -1), indices=idx).reshape(x_batch.shape)
                 x_input = model.shape_input(x_pert, x_batch.shape, channel_first=True, batched=True)
                 preds.append(model.predict(x_input)[rows, y_batch])
-            unchanged = np.abs(np.stack(preds, axis=1) - y_pred[:, None]) < self.eps
-            unchanged = np.repeat(unchanged, step, axis=1)[:, :n_features]
-            return (unchanged ^ non_features).sum(-1)
+            changes = np.abs(np.stack(preds, axis=1) - y_pred[:, None])
+            return non_sensitivity_violations(a_flat, changes, self.eps, self.output_eps, step)
 
     return _FixedNonSensitivity
 
@@ -140,6 +176,86 @@ def fixed_input_invariance() -> type:
             return np.all(close, axis=tuple(range(1, a_batch.ndim)))
 
     return _FixedInputInvariance
+
+
+COMPLETENESS_SCORES = ("symmetric_error", "relative_error", "pass")
+
+
+def completeness_scores(
+    total: np.ndarray, delta: np.ndarray, score: str, rtol: float = 0.0, atol: float = 0.0
+) -> np.ndarray:
+    """Per-sample completeness of maps summing to ``total`` (N,) against output changes ``delta`` (N,) =
+    f(x) - f(baseline), as ``score``:
+
+    * ``"symmetric_error"``: |total - delta| / (|total| + |delta|), in [0, 1]: 0 = complete, 1/3 = off by a
+      factor 2, 1 = of the opposite sign (or one of the two is 0); 0 when both are 0.
+    * ``"relative_error"``: |total - delta| / |delta|, unbounded; NaN where delta = 0 and total != 0.
+    * ``"pass"``: 1 where |total - delta| <= rtol * |delta| + atol, else 0 (rtol = atol = 0: Quantus's
+      ``total == delta``).
+    """
+    total = np.asarray(total, dtype=np.float64)
+    delta = np.asarray(delta, dtype=np.float64)
+    gap = np.abs(total - delta)
+    if score == "pass":
+        return (gap <= rtol * np.abs(delta) + atol).astype(np.float64)
+    if score not in COMPLETENESS_SCORES:
+        raise ValueError(f"completeness score must be one of {COMPLETENESS_SCORES}, got {score!r}")
+    scale = np.abs(delta) if score == "relative_error" else np.abs(total) + np.abs(delta)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = gap / scale
+    return np.where(scale > 0, ratio, np.where(gap == 0, 0.0, np.nan))
+
+
+@functools.cache
+def fixed_completeness() -> type:
+    quantus = load_quantus()
+
+    class _FixedCompleteness(quantus.Completeness):
+        """Completeness scored by :func:`completeness_scores` (``score``, ``rtol``, ``atol``) instead of
+        Quantus's exact float comparison; f(x) - f(baseline) as in Quantus (every feature replaced by
+        ``perturb_baseline`` through ``perturb_func``, the target's output, then ``output_func``)."""
+
+        def __init__(self, score: str = "pass", rtol: float = 0.0, atol: float = 0.0, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            if score not in COMPLETENESS_SCORES:
+                raise ValueError(f"completeness score must be one of {COMPLETENESS_SCORES}, got {score!r}")
+            self.score, self.rtol, self.atol = score, rtol, atol
+
+        def evaluate_batch(self, model, x_batch, y_batch, a_batch, **kwargs):
+            n = x_batch.shape[0]
+            flat = x_batch.reshape(n, -1)
+            indices = np.tile(np.arange(flat.shape[1]), (n, 1))
+            x_baseline = self.perturb_func(arr=flat, indices=indices).reshape(x_batch.shape)
+            rows = np.arange(n)
+            x_input = model.shape_input(x_batch, x_batch.shape, channel_first=True, batched=True)
+            y_pred = model.predict(x_input)[rows, y_batch]
+            x_input = model.shape_input(x_baseline, x_batch.shape, channel_first=True, batched=True)
+            y_pred_baseline = model.predict(x_input)[rows, y_batch]
+            delta = self.output_func(y_pred - y_pred_baseline)
+            total = a_batch.reshape(n, -1).sum(axis=-1)
+            return completeness_scores(total, delta, self.score, self.rtol, self.atol)
+
+    return _FixedCompleteness
+
+
+def effective_complexity_share(a: np.ndarray, eps: float) -> np.ndarray:
+    """Per sample of ``a`` (N, F), the share of features with a > eps * max|a| of the sample (after the
+    per-sample max-normalisation max|a| = 1: Quantus's count of a > eps, divided by F)."""
+    return np.mean(a > eps * np.abs(a).max(axis=1, keepdims=True), axis=1)
+
+
+@functools.cache
+def fixed_effective_complexity() -> type:
+    quantus = load_quantus()
+
+    class _FixedEffectiveComplexity(quantus.EffectiveComplexity):
+        """EffectiveComplexity as a share of the features, threshold relative to each sample's max |a|
+        (:func:`effective_complexity_share`)."""
+
+        def evaluate_batch(self, a_batch: np.ndarray, **kwargs: Any) -> np.ndarray:
+            return effective_complexity_share(a_batch.reshape(a_batch.shape[0], -1), self.eps)
+
+    return _FixedEffectiveComplexity
 
 
 def _fixed_classes() -> dict[str, type]:
