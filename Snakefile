@@ -16,6 +16,7 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/explain.smk"
 include: "rules/evaluate.smk"
+include: "rules/statistics.smk"
 include: "rules/figures.smk"
 include: "rules/views.smk"
 

@@ -22,6 +22,7 @@ wildcard_constraints:
     model=r"[A-Za-z0-9_]+",
     method=r"[A-Za-z0-9_]+",
     metric=r"[A-Za-z0-9_]+",
+    replicate=r"[0-9]+",
     group=r"[A-Za-z0-9_-]+",
 
 
@@ -29,6 +30,11 @@ DATASETS = sorted(config["datasets"])
 MODELS = sorted(config["models"])
 METHODS = list(config["explain"]["methods"])
 METRICS = list(config["evaluate"]["metrics"])
+# registry name -> configured name of the controls every method is tested against (the first of each)
+CONTROLS = {}
+for _name, _entry in config["explain"]["methods"].items():
+    if _entry["method"] in ("random", "sobel"):
+        CONTROLS.setdefault(_entry["method"], _name)
 # the views switched on: named under views: (registry order), without enabled: false
 VIEWS_ON = [
     name
@@ -113,10 +119,6 @@ def explain_settings(wildcards):
     return canonical({k: explain[k] for k in ("n_samples", "batch_size", "target")})
 
 
-def curve_metric(wildcards):
-    return config["evaluate"]["metrics"][wildcards.metric]["metric"]
-
-
 def metric_specs(wildcards):
     return canonical(config["evaluate"]["metrics"])
 
@@ -133,19 +135,53 @@ def pairs():
     ]
 
 
+def replicates(dataset):
+    """The replicate seeds of a dataset: datasets.<name>.replicates, else replicates, else [seed]. Each
+    replicate generates the data, trains the model and runs the stochastic methods and metrics with its seed
+    (the {replicate} wildcard); the first one also feeds the explanation grid and the views.
+    """
+    return (
+        config["datasets"][dataset].get("replicates")
+        or config["replicates"]
+        or [config["seed"]]
+    )
+
+
+def replicate_seed(wildcards):
+    """The seed of a run: its replicate."""
+    return int(wildcards.replicate)
+
+
+def first_replicate(wildcards):
+    return replicates(wildcards.dataset)[0]
+
+
+def runs():
+    """(dataset, model, replicate) of every run: each pair once per replicate of its dataset."""
+    return [(d, m, r) for d, m in pairs() for r in replicates(d)]
+
+
+def all_runs():
+    """'{dataset}/{model}/seed{replicate}' for every run (the folder of its results)."""
+    return [f"{d}/{m}/seed{r}" for d, m, r in runs()]
+
+
 def all_pairs():
     """'{dataset}/{model}' for every pair."""
     return [f"{dataset}/{model}" for dataset, model in pairs()]
 
 
-def pair_files(pattern, methods=None):
-    """dataset -> model -> ``pattern`` filled in, for every pair; with ``methods``, one level more: dataset ->
-    model -> method -> path. Rules pass such a mapping as a param (and its paths() as input), so that a script
-    knows whose file is which without parsing paths."""
+def run_files(pattern, methods=None, first_only=False):
+    """dataset -> model -> replicate -> ``pattern`` filled in, for every run (``first_only``: the first
+    replicate of each dataset only); with ``methods``, one level more: ... -> replicate -> method -> path.
+    Rules pass such a mapping as a param (and its paths() as input), so that a script knows whose file is
+    which without parsing paths."""
     files = {}
-    for dataset, model in pairs():
-        ids = {"dataset": dataset, "model": model}
-        files.setdefault(dataset, {})[model] = (
+    for dataset, model, replicate in runs():
+        if first_only and replicate != replicates(dataset)[0]:
+            continue
+        ids = {"dataset": dataset, "model": model, "replicate": replicate}
+        files.setdefault(dataset, {}).setdefault(model, {})[replicate] = (
             pattern.format(**ids)
             if methods is None
             else {method: pattern.format(**ids, method=method) for method in methods}
@@ -154,7 +190,7 @@ def pair_files(pattern, methods=None):
 
 
 def paths(files):
-    """Every path of a mapping of pair_files(), in order."""
+    """Every path of a mapping of run_files(), in order."""
     if isinstance(files, str):
         return [files]
     found = [path for value in files.values() for path in paths(value)]
@@ -163,9 +199,13 @@ def paths(files):
     )  # once each: a file may hold several methods' explanations
 
 
-DATA = {dataset: f"results/data/{dataset}.npz" for dataset in DATASETS}
-HISTORIES = pair_files("results/models/{dataset}/{model}/history.tsv")
-TEST_METRICS = pair_files("results/models/{dataset}/{model}/test_metrics.json")
+DATA_FILE = "results/data/{dataset}/seed{replicate}.npz"
+RUN_DIR = (
+    "{dataset}/{model}/seed{replicate}"  # under results/models, explanations, scores
+)
+DATA = run_files(DATA_FILE)
+HISTORIES = run_files(f"results/models/{RUN_DIR}/history.tsv")
+TEST_METRICS = run_files(f"results/models/{RUN_DIR}/test_metrics.json")
 
 
 def method_groups(size):
@@ -186,19 +226,27 @@ EVAL_GROUPS = method_groups(config["evaluate"]["methods_per_job"])
 EXPLAINED_IN = {m: group for group, methods in EXPLAIN_GROUPS.items() for m in methods}
 
 
-def explanation_files(methods):
-    """dataset -> model -> method -> the explanation file holding that method's maps (its explain job's)."""
-    files = {}
-    for dataset, model in pairs():
-        folder = f"results/explanations/{dataset}/{model}"
-        files.setdefault(dataset, {})[model] = {
-            m: f"{folder}/{EXPLAINED_IN[m]}.npz" for m in methods
+def explanation_files(methods, first_only=False):
+    """dataset -> model -> replicate -> method -> the explanation file holding that method's maps (its
+    explain job's)."""
+    folders = run_files(f"results/explanations/{RUN_DIR}", first_only=first_only)
+    return {
+        dataset: {
+            model: {
+                replicate: {m: f"{folder}/{EXPLAINED_IN[m]}.npz" for m in methods}
+                for replicate, folder in by_replicate.items()
+            }
+            for model, by_replicate in models.items()
         }
-    return files
+        for dataset, models in folders.items()
+    }
 
 
 EXPLANATIONS = explanation_files(METHODS)
-GRID_EXPLANATIONS = explanation_files(config["figures"]["grid_methods"])
+GRID_EXPLANATIONS = explanation_files(
+    config["figures"]["grid_methods"], first_only=True
+)
+GRID_DATA = run_files(DATA_FILE, first_only=True)
 
 
 def explain_group_specs(wildcards):
@@ -208,7 +256,7 @@ def explain_group_specs(wildcards):
 
 def group_explanations(wildcards):
     """Method name -> explanation file, for every method of the evaluation group (in order)."""
-    files = EXPLANATIONS[wildcards.dataset][wildcards.model]
+    files = EXPLANATIONS[wildcards.dataset][wildcards.model][int(wildcards.replicate)]
     return {method: files[method] for method in EVAL_GROUPS[wildcards.group]}
 
 
@@ -223,20 +271,54 @@ def group_method_specs(wildcards):
 
 
 def score_tables(wildcards):
-    return expand(
-        "results/scores/{pair}/{group}.tsv", pair=all_pairs(), group=EVAL_GROUPS
-    )
+    return expand("results/scores/{run}/{group}.tsv", run=all_runs(), group=EVAL_GROUPS)
 
 
 def timing_tables(wildcards):
     return expand(
-        "results/scores/{pair}/{group}_timing.tsv", pair=all_pairs(), group=EVAL_GROUPS
+        "results/scores/{run}/{group}_timing.tsv", run=all_runs(), group=EVAL_GROUPS
     )
 
 
 def curve_files(wildcards):
+    """Every replicate's curves of the pair (the figure pools their images)."""
     return expand(
-        "results/scores/{{dataset}}/{{model}}/{group}_curves.npz", group=EVAL_GROUPS
+        "results/scores/{{dataset}}/{{model}}/seed{replicate}/{group}_curves.npz",
+        replicate=replicates(wildcards.dataset),
+        group=EVAL_GROUPS,
+    )
+
+
+def curve_figures():
+    """The named outputs of figure_faithfulness_curves (one job per pair draws every curve metric):
+    ``<metric>_png`` (in the report) and ``<metric>_pdf``."""
+    outputs = {}
+    for metric in config["figures"]["curve_metrics"]:
+        figure = f"results/figures/faithfulness/{{dataset}}/{{model}}/{metric}"
+        outputs[f"{metric}_png"] = report(
+            f"{figure}.png",
+            caption="../report/faithfulness_curves.rst",
+            category="Figures",
+            subcategory="Faithfulness curves",
+            labels={"dataset": "{dataset}", "model": "{model}", "metric": metric},
+        )
+        outputs[f"{metric}_pdf"] = f"{figure}.pdf"
+    return outputs
+
+
+def first_data(wildcards):
+    """The first replicate's data of the dataset: the views' input."""
+    return DATA_FILE.format(
+        dataset=wildcards.dataset, replicate=first_replicate(wildcards)
+    )
+
+
+def first_weights(wildcards):
+    """The first replicate's trained model of the pair: the views' input."""
+    return f"results/models/{RUN_DIR}/model.pt".format(
+        dataset=wildcards.dataset,
+        model=wildcards.model,
+        replicate=first_replicate(wildcards),
     )
 
 
@@ -247,6 +329,9 @@ def final_targets():
         metric=config["figures"]["curve_metrics"],
         ext=("png", "pdf"),
     )
+    first_runs = [
+        f"{d}/{m}/seed{r}" for d, m, r in runs() if r == replicates(d)[0]
+    ]  # ONNX export checks the first replicate's model
     figures = expand(
         "results/figures/{name}.{ext}",
         name=("explanation_grid", "metric_heatmap", "training_curves"),
@@ -256,8 +341,30 @@ def final_targets():
         "results/tables/{name}.tsv",
         name=("scores", "summary", "nonfinite", "timing", "training"),
     )
-    onnx = expand("results/models/{pair}/onnx_check.json", pair=all_pairs())
-    return figures + curves + tables + onnx
+    onnx = expand("results/models/{run}/onnx_check.json", run=first_runs)
+    statistics = expand(
+        "results/tables/{name}.tsv",
+        name=(
+            "comparisons",
+            "metric_health",
+            "friedman",
+            "mean_ranks",
+            "metric_agreement",
+            "anchored_validity",
+            "beats_random",
+        ),
+    )
+    ranks = expand(
+        "results/figures/ranks/{pair}/{name}.{ext}",
+        pair=all_pairs(),
+        name=("critical_differences", "forest"),
+        ext=("png", "pdf"),
+    )
+    agreement = expand("results/figures/metric_agreement.{ext}", ext=("png", "pdf"))
+    provenance = ["results/provenance.json"]
+    return (
+        figures + curves + tables + onnx + statistics + ranks + agreement + provenance
+    )
 
 
 # ---- views (rules/views.smk generates two rules per view of VIEWS_ON from its spec in the registry, and
@@ -331,8 +438,9 @@ def view_tables(view):
     views, whichever views_per_job picks)."""
     spec = VIEWS.get(view)
     return paths(
-        pair_files(
-            f"results/views/{view}/{{dataset}}/{{model}}/{spec.tables[spec.gathered]}"
+        run_files(
+            f"results/views/{view}/{{dataset}}/{{model}}/{spec.tables[spec.gathered]}",
+            first_only=True,
         )
     )
 

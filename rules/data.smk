@@ -1,10 +1,10 @@
 rule generate_dataset:
     output:
-        data="results/data/{dataset}.npz",
+        data="results/data/{dataset}/seed{replicate}.npz",
     log:
-        "logs/data/{dataset}.log",
+        "logs/data/{dataset}/seed{replicate}.log",
     benchmark:
-        "benchmarks/data/{dataset}.tsv"
+        "benchmarks/data/{dataset}/seed{replicate}.tsv"
     conda:
         "../envs/xaibench.yaml"
     threads: 1
@@ -13,6 +13,6 @@ rule generate_dataset:
         runtime=30,
     params:
         spec=dataset_spec,
-        seed=config["seed"],
+        seed=replicate_seed,
     script:
         "../scripts/generate_dataset.py"

@@ -1,16 +1,16 @@
 rule evaluate:
     input:
-        data="results/data/{dataset}.npz",
-        weights="results/models/{dataset}/{model}/model.pt",
+        data="results/data/{dataset}/seed{replicate}.npz",
+        weights="results/models/{dataset}/{model}/seed{replicate}/model.pt",
         attributions=group_explanation_files,
     output:
-        scores="results/scores/{dataset}/{model}/{group}.tsv",
-        curves="results/scores/{dataset}/{model}/{group}_curves.npz",
-        timing="results/scores/{dataset}/{model}/{group}_timing.tsv",
+        scores="results/scores/{dataset}/{model}/seed{replicate}/{group}.tsv",
+        curves="results/scores/{dataset}/{model}/seed{replicate}/{group}_curves.npz",
+        timing="results/scores/{dataset}/{model}/seed{replicate}/{group}_timing.tsv",
     log:
-        "logs/evaluate/{dataset}/{model}/{group}.log",
+        "logs/evaluate/{dataset}/{model}/seed{replicate}/{group}.log",
     benchmark:
-        "benchmarks/evaluate/{dataset}/{model}/{group}.tsv"
+        "benchmarks/evaluate/{dataset}/{model}/seed{replicate}/{group}.tsv"
     conda:
         "../envs/xaibench.yaml"
     threads: 1
@@ -24,7 +24,7 @@ rule evaluate:
         methods=group_method_specs,
         explanations=group_explanations,
         batch_size=config["evaluate"]["batch_size"],
-        seed=config["seed"],
+        seed=replicate_seed,
         device=config["device"],
     script:
         "../scripts/evaluate.py"
@@ -77,5 +77,6 @@ rule aggregate_scores:
         explanations=EXPLANATIONS,
         histories=HISTORIES,
         test_metrics=TEST_METRICS,
+        seed=config["seed"],  # of the summaries' bootstrap
     script:
         "../scripts/aggregate_scores.py"

@@ -1,13 +1,13 @@
 rule explain:
     input:
-        data="results/data/{dataset}.npz",
-        weights="results/models/{dataset}/{model}/model.pt",
+        data="results/data/{dataset}/seed{replicate}.npz",
+        weights="results/models/{dataset}/{model}/seed{replicate}/model.pt",
     output:
-        attributions="results/explanations/{dataset}/{model}/{group}.npz",
+        attributions="results/explanations/{dataset}/{model}/seed{replicate}/{group}.npz",
     log:
-        "logs/explain/{dataset}/{model}/{group}.log",
+        "logs/explain/{dataset}/{model}/seed{replicate}/{group}.log",
     benchmark:
-        "benchmarks/explain/{dataset}/{model}/{group}.tsv"
+        "benchmarks/explain/{dataset}/{model}/seed{replicate}/{group}.tsv"
     conda:
         "../envs/xaibench.yaml"
     threads: 1
@@ -19,7 +19,7 @@ rule explain:
     params:
         methods=explain_group_specs,
         settings=explain_settings,
-        seed=config["seed"],
+        seed=replicate_seed,
         device=config["device"],
     script:
         "../scripts/explain.py"

@@ -1,6 +1,6 @@
 rule figure_explanation_grid:
     input:
-        data=paths(DATA),
+        data=paths(GRID_DATA),
         explanations=paths(GRID_EXPLANATIONS),
     output:
         png=report(
@@ -24,7 +24,7 @@ rule figure_explanation_grid:
         methods=config["figures"]["grid_methods"],
         method_specs={m: method_entry(m) for m in config["figures"]["grid_methods"]},
         n_samples=config["figures"]["grid_samples"],
-        data=DATA,
+        data=GRID_DATA,
         explanations=GRID_EXPLANATIONS,
     script:
         "../scripts/figure_explanation_grid.py"
@@ -33,6 +33,8 @@ rule figure_explanation_grid:
 rule figure_metric_heatmap:
     input:
         summary="results/tables/summary.tsv",
+        comparisons="results/tables/comparisons.tsv",
+        health="results/tables/metric_health.tsv",
     output:
         png=report(
             "results/figures/metric_heatmap.png",
@@ -54,6 +56,7 @@ rule figure_metric_heatmap:
     params:
         method_specs={m: method_entry(m) for m in METHODS},
         metric_specs=metric_specs,
+        random=CONTROLS.get("random", ""),
     script:
         "../scripts/figure_metric_heatmap.py"
 
@@ -62,18 +65,11 @@ rule figure_faithfulness_curves:
     input:
         curves=curve_files,
     output:
-        png=report(
-            "results/figures/faithfulness/{dataset}/{model}/{metric}.png",
-            caption="../report/faithfulness_curves.rst",
-            category="Figures",
-            subcategory="Faithfulness curves",
-            labels={"dataset": "{dataset}", "model": "{model}", "metric": "{metric}"},
-        ),
-        pdf="results/figures/faithfulness/{dataset}/{model}/{metric}.pdf",
+        **curve_figures(),
     log:
-        "logs/figures/faithfulness/{dataset}/{model}/{metric}.log",
+        "logs/figures/faithfulness/{dataset}/{model}.log",
     benchmark:
-        "benchmarks/figures/faithfulness/{dataset}/{model}/{metric}.tsv"
+        "benchmarks/figures/faithfulness/{dataset}/{model}.tsv"
     conda:
         "../envs/xaibench.yaml"
     threads: 1
@@ -81,10 +77,14 @@ rule figure_faithfulness_curves:
         mem_mb=cpu_mem_mb,
         runtime=15,
     params:
+        metrics=config["figures"]["curve_metrics"],
         methods=METHODS,
         method_specs={m: method_entry(m) for m in METHODS},
         metric_specs=metric_specs,
-        registry_metric=curve_metric,
+        registry_metrics={
+            m: config["evaluate"]["metrics"][m]["metric"]
+            for m in config["figures"]["curve_metrics"]
+        },
     script:
         "../scripts/figure_faithfulness_curves.py"
 

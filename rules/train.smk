@@ -1,15 +1,15 @@
 rule train_model:
     input:
-        data="results/data/{dataset}.npz",
+        data="results/data/{dataset}/seed{replicate}.npz",
         init_weights=init_weights,
     output:
-        weights="results/models/{dataset}/{model}/model.pt",
-        history="results/models/{dataset}/{model}/history.tsv",
-        test_metrics="results/models/{dataset}/{model}/test_metrics.json",
+        weights="results/models/{dataset}/{model}/seed{replicate}/model.pt",
+        history="results/models/{dataset}/{model}/seed{replicate}/history.tsv",
+        test_metrics="results/models/{dataset}/{model}/seed{replicate}/test_metrics.json",
     log:
-        "logs/train/{dataset}/{model}.log",
+        "logs/train/{dataset}/{model}/seed{replicate}.log",
     benchmark:
-        "benchmarks/train/{dataset}/{model}.tsv"
+        "benchmarks/train/{dataset}/{model}/seed{replicate}.tsv"
     conda:
         "../envs/xaibench.yaml"
     # One torch thread, as every rule: trained weights then do not depend on --cores (the thread count
@@ -21,7 +21,7 @@ rule train_model:
         gpu=gpu_count,
     params:
         spec=model_spec,
-        seed=config["seed"],
+        seed=replicate_seed,
         device=config["device"],
     script:
         "../scripts/train_model.py"
@@ -29,15 +29,15 @@ rule train_model:
 
 rule export_onnx:
     input:
-        data="results/data/{dataset}.npz",
-        weights="results/models/{dataset}/{model}/model.pt",
+        data="results/data/{dataset}/seed{replicate}.npz",
+        weights="results/models/{dataset}/{model}/seed{replicate}/model.pt",
     output:
-        onnx="results/models/{dataset}/{model}/model.onnx",
-        check="results/models/{dataset}/{model}/onnx_check.json",
+        onnx="results/models/{dataset}/{model}/seed{replicate}/model.onnx",
+        check="results/models/{dataset}/{model}/seed{replicate}/onnx_check.json",
     log:
-        "logs/export_onnx/{dataset}/{model}.log",
+        "logs/export_onnx/{dataset}/{model}/seed{replicate}.log",
     benchmark:
-        "benchmarks/export_onnx/{dataset}/{model}.tsv"
+        "benchmarks/export_onnx/{dataset}/{model}/seed{replicate}.tsv"
     conda:
         "../envs/xaibench.yaml"
     threads: 1

@@ -1,4 +1,4 @@
-# Views beyond heatmaps, generated from the registry (scripts/xaibench/views: VIEWS, one spec per view) for the
+# Views beyond heatmaps (of each pair's first replicate), generated from the registry (scripts/xaibench/views: VIEWS, one spec per view) for the
 # views switched on in the config (views:, VIEWS_ON in common.smk). Per view <name>:
 #   view_<name>: one job per (dataset, model): arrays, tables and figures (scripts/view.py);
 #   <name>: every pair's (first) table in results/tables/views/<name>.tsv (scripts/view_table.py), so that
@@ -16,8 +16,8 @@ for view in VIEWS_ON:
         name:
             f"view_{view}"
         input:
-            data="results/data/{dataset}.npz",
-            weights="results/models/{dataset}/{model}/model.pt",
+            data=first_data,
+            weights=first_weights,
         output:
             **view_outputs(view),
         log:
@@ -32,7 +32,7 @@ for view in VIEWS_ON:
         params:
             view=view,
             settings=view_settings(view),
-            seed=config["seed"],
+            seed=first_replicate,
             device=config["device"],
         script:
             "../scripts/view.py"
@@ -68,8 +68,8 @@ if VIEWS_ON:
 
     rule views:
         input:
-            data="results/data/{dataset}.npz",
-            weights="results/models/{dataset}/{model}/model.pt",
+            data=first_data,
+            weights=first_weights,
         output:
             **grouped_view_outputs(),
         log:
@@ -84,7 +84,7 @@ if VIEWS_ON:
         params:
             views=VIEWS_ON,
             settings={view: view_settings(view) for view in VIEWS_ON},
-            seed=config["seed"],
+            seed=first_replicate,
             device=config["device"],
         script:
             "../scripts/view.py"

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 with job_log(snakemake.log[0]) as log:
     scores = concat_tables(snakemake.input.scores)
-    summary = summarise(scores)
+    summary = summarise(scores, seed=snakemake.params.seed)
     nonfinite = nonfinite_report(scores)
     timing = pd.concat(
         [explain_timing(snakemake.params.explanations), concat_tables(snakemake.input.timing)],

@@ -20,7 +20,7 @@ with job_log(snakemake.log[0]) as log:
         attributions=snakemake.params.explanations,
         methods=methods,
         metrics=snakemake.params.metrics,
-        ids={"dataset": w.dataset, "model": w.model},
+        ids={"dataset": w.dataset, "model": w.model, "replicate": int(w.replicate)},
         batch_size=max(1, snakemake.params.batch_size // snakemake.resources.batch_divisor),
         seed=snakemake.params.seed,
         device=snakemake.params.device,

@@ -13,7 +13,7 @@ from xaibench.models import save_model
 from xaibench.training import train
 
 METRICS = {"pointing_game": {"metric": "pointing_game"}, "sparseness": {"metric": "sparseness"}}
-IDS = {"dataset": "d", "model": "m", "method": "saliency"}
+IDS = {"dataset": "d", "model": "m", "replicate": 0, "method": "saliency"}
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_grouped_evaluation_equals_one_job_per_method(stage_files):
     scores, curves, timing = evaluate_methods(
         attributions={name: str(root / f"{name}.npz") for name in methods},
         methods=methods,
-        ids={"dataset": "d", "model": "m"},
+        ids={"dataset": "d", "model": "m", "replicate": 0},
         **common,
     )
     assert set(curves) == {"saliency.pf", "random.pf"}

@@ -26,10 +26,14 @@ from xaibench.figures import curves as curves_module
 from xaibench.figures import heatmap as heatmap_module
 from xaibench.figures.common import CONTROL_STYLES, method_styles
 from xaibench.figures.names import (
+    CONTROL_METHODS,
+    FAMILY_ORDER,
     LRP_COMPOSITE_NAMES,
     LRP_DEFAULT_COMPOSITE,
+    METHOD_FAMILIES,
     METHOD_NAMES,
     METRIC_NAMES,
+    OTHER_FAMILY,
     PRESET_NAMES,
     all_method_labels,
     method_label,
@@ -237,6 +241,19 @@ def test_metric_heatmap_rejects_duplicates_and_empty(tmp_path):
 # curves
 
 
+def all_method_curves(n_images: int = 12, steps: int = 20) -> dict[str, np.ndarray]:
+    """Noisy decaying curves of every registry method (LRP once), controls included."""
+    rng = np.random.default_rng(0)
+    return {
+        m: np.exp(-0.05 * (k + 1) * np.arange(steps)) + rng.normal(0, 0.05, (n_images, steps))
+        for k, m in enumerate(METHOD_NAMES)
+    }
+
+
+def curve_lines(ax) -> dict[str, object]:
+    return {line.get_label(): line for line in ax.get_lines()}
+
+
 def test_faithfulness_curves_write_png_and_pdf_with_nan(tmp_path):
     rng = np.random.default_rng(0)
     curves = {
@@ -252,6 +269,75 @@ def test_faithfulness_curves_write_png_and_pdf_with_nan(tmp_path):
     assert_png(tmp_path / "pf.png")
     assert_pdf(tmp_path / "pf.pdf")
     no_temp_files(tmp_path)
+
+
+def test_every_registry_method_has_a_curve_family():
+    assert set(METHOD_FAMILIES) | set(CONTROL_METHODS) == set(METHOD_NAMES)
+    assert not set(METHOD_FAMILIES) & set(CONTROL_METHODS)
+    assert set(METHOD_FAMILIES.values()) | {OTHER_FAMILY} == set(FAMILY_ORDER)
+
+
+def test_faithfulness_curves_one_panel_per_family_with_the_controls(monkeypatch, tmp_path):
+    figures = _capture(monkeypatch, curves_module)
+    curves = all_method_curves()
+    curves["my_method"] = curves["saliency"] + 0.1  # no family: the "Other" panel
+    curves["lime"][0, 5:] = np.nan
+    plot_faithfulness_curves(curves, tmp_path / "c.png", title="pixel flipping", ylabel="p(target)")
+    fig = figures[0]
+    families = list(FAMILY_ORDER)  # every family has a method here, "Other" last
+    assert [ax.get_title(loc="left") for ax in fig.axes] == families  # one panel per family, in order
+    width, height = fig.get_size_inches()
+    assert height <= 1.5 * width
+    shown = []
+    for ax, family in zip(fig.axes, families, strict=True):
+        lines = curve_lines(ax)
+        assert {"Random", "Sobel"} <= set(lines)  # the controls in every panel
+        members = set(lines) - {"Random", "Sobel"}
+        assert members, f"empty panel {family}"
+        assert len(ax.get_legend().get_texts()) == len(lines)
+        shown += members
+    expected = [method_label(m) for m in curves if m not in CONTROL_METHODS]
+    assert sorted(shown) == sorted(expected)  # every method exactly once
+    for ax in fig.axes:
+        assert all(t.get_fontsize() >= 7 for t in ax.get_legend().get_texts())
+        assert all(t.get_fontsize() >= 7 for t in ax.get_xticklabels() + ax.get_yticklabels())
+    # the plotted mean is the per-step mean over images (NaN-aware), in every panel for the controls
+    gradients = curve_lines(fig.axes[0])
+    np.testing.assert_allclose(gradients["Saliency"].get_ydata(), curves["saliency"].mean(axis=0))
+    surrogates = curve_lines(fig.axes[families.index("Surrogates")])
+    np.testing.assert_allclose(surrogates["LIME"].get_ydata(), np.nanmean(curves["lime"], axis=0))
+    for ax in fig.axes:
+        np.testing.assert_allclose(curve_lines(ax)["Random"].get_ydata(), curves["random"].mean(axis=0))
+
+
+def test_faithfulness_curve_band_is_a_t_interval():
+    rng = np.random.default_rng(1)
+    curves = rng.normal(size=(8, 5))
+    curves[0, 0] = np.nan  # 7 finite values at step 0
+    mean, low, high = curves_module._mean_and_ci(curves)
+    column = curves[1:, 0]
+    half = 2.4469 * column.std(ddof=1) / np.sqrt(7)  # t(0.975, df=6)
+    np.testing.assert_allclose(
+        [mean[0], low[0], high[0]], [column.mean(), column.mean() - half, column.mean() + half], rtol=1e-4
+    )
+    known = {1: 12.7062, 7: 2.3646, 30: 2.0423, 40: 2.0211, 120: 1.9799}
+    np.testing.assert_allclose(
+        curves_module.t_quantile_975(np.array(list(known))), list(known.values()), atol=2e-4
+    )
+    assert np.isnan(curves_module._mean_and_ci(curves[:1])[1]).all()  # one image: no band
+
+
+def test_faithfulness_curves_controls_only_and_single_family(monkeypatch, tmp_path):
+    figures = _capture(monkeypatch, curves_module)
+    curves = all_method_curves(n_images=3, steps=6)
+    plot_faithfulness_curves({m: curves[m] for m in CONTROL_METHODS}, tmp_path / "a.png")
+    plot_faithfulness_curves({m: curves[m] for m in ("gradcam", "cam")}, tmp_path / "b.png")
+    assert [len(f.axes) for f in figures] == [1, 1]
+    assert set(curve_lines(figures[0].axes[0])) == {"Random", "Sobel"}
+    assert set(curve_lines(figures[1].axes[0])) == {"Grad-CAM", "CAM"}
+    for fig in figures:
+        width, height = fig.get_size_inches()
+        assert height <= 1.5 * width
 
 
 def test_faithfulness_curves_length_mismatch_raises(tmp_path):
@@ -401,7 +487,7 @@ def test_figures_show_display_names(monkeypatch, tmp_path):
     specs = {**LRP_SPECS, "cam": {"method": "cam"}, "gradcam_pp": {"method": "gradcam_plus_plus"}}
     figures = _capture(monkeypatch, curves_module)
     plot_faithfulness_curves({m: np.ones((2, 5)) for m in specs}, tmp_path / "c.png", method_specs=specs)
-    legend = [t.get_text().split("  ")[0] for t in figures[0].axes[0].get_legend().get_texts()]
+    legend = [t.get_text().split("  ")[0] for ax in figures[0].axes for t in ax.get_legend().get_texts()]
     assert sorted(legend) == sorted(["CAM", "Grad-CAM++", *LRP_COMPOSITE_NAMES.values()])
 
     figures = _capture(monkeypatch, heatmap_module)

@@ -74,7 +74,11 @@ def test_cached_evaluation_is_bit_identical_and_replays_avg_sensitivity(case, me
     a = _attributions(model, x, y, spec)
     expl = {"indices": np.arange(N), "targets": y, "attributions": a}
     dataset = SimpleNamespace(images=x, masks=None)
-    common = {"metrics": METRICS, "method": spec, "ids": {"dataset": "d", "model": "m", "method": method}}
+    common = {
+        "metrics": METRICS,
+        "method": spec,
+        "ids": {"dataset": "d", "model": "m", "replicate": 0, "method": method},
+    }
     common |= {"batch_size": BATCH, "seed": 0}
     plain, plain_curves, _ = _evaluate_one(dataset, model, "cpu", expl, **common)
     counting = Counting(quantus_explain_func)

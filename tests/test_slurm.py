@@ -250,7 +250,7 @@ def failing_run_started(cluster, tmp_path_factory):
     """A run that must fail in SLURM, alongside the others: device=cuda where the GPUs are fake."""
     workdir = tmp_path_factory.mktemp("slurm-fail")
     config, profile = write_inputs(workdir)
-    args = (f"results/models/{PAIR}/model.pt", "--configfile", config, "--workflow-profile", profile)
+    args = (f"results/models/{PAIR}/seed0/model.pt", "--configfile", config, "--workflow-profile", profile)
     args += (*TEST_CLUSTER_ARGS, "--retries", "0", "--config", "device=cuda")
     process = Process(snakemake(*args, workdir=workdir), cwd=workdir)
     yield SimpleNamespace(workdir=workdir, process=process)
@@ -344,7 +344,7 @@ def test_gpu_jobs_were_granted_a_fake_gpu_and_ran_on_the_cpu(slurm_run):
             assert re.search(r"'CUDA_VISIBLE_DEVICES': '\d'", log.read_text()), log
     training = pd.read_csv(slurm_run.workdir / "results/tables/training.tsv", sep="\t")
     assert list(training["device"]) == ["cpu"]
-    assert "on cpu" in (slurm_run.workdir / "logs/train/ts_rotation/small_cnn.log").read_text()
+    assert "on cpu" in (slurm_run.workdir / "logs/train/ts_rotation/small_cnn/seed0.log").read_text()
 
 
 def assert_same_file(ours: Path, theirs: Path) -> None:
@@ -404,5 +404,5 @@ def test_a_failing_job_is_reported_as_failed(failing_run_started, slurm_run, bud
         "train_model": "FAILED",
     }
     assert jobs["train_model"]["JobId"] == failed[1]
-    log = failing_run_started.workdir / "logs/train/ts_rotation/small_cnn.log"
+    log = failing_run_started.workdir / "logs/train/ts_rotation/small_cnn/seed0.log"
     assert "no CUDA device" in log.read_text()

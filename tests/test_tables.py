@@ -33,11 +33,13 @@ def result(scores, category="Faithfulness", direction="higher", **params):
     )
 
 
-def hand_frame(values_by_metric):
+def hand_frame(values_by_metric, replicate=0):
     rows = []
     for metric, values in values_by_metric.items():
         for i, v in enumerate(values):
-            rows.append(["ts", "small_cnn", "saliency", metric, "Complexity", "lower", i, v, "{}", ""])
+            rows.append(
+                ["ts", "small_cnn", replicate, "saliency", metric, "Complexity", "lower", i, v, "{}", ""]
+            )
     return pd.DataFrame(rows, columns=SCORE_COLUMNS)
 
 
@@ -46,12 +48,14 @@ def test_scores_frame_one_row_per_sample_and_metric():
         "sparseness": result([0.1, 0.2, 0.3], "Complexity", "higher", abs=True),
         "pixel_flipping": result([0.5, np.nan, 0.7], "Faithfulness", "lower", features_in_step=32),
     }
-    frame = scores_frame(results, dataset="ts", model="small_cnn", method="saliency", sample_ids=[10, 11, 12])
+    frame = scores_frame(
+        results, dataset="ts", model="small_cnn", replicate=3, method="saliency", sample_ids=[10, 11, 12]
+    )
     assert list(frame.columns) == SCORE_COLUMNS
     assert len(frame) == 6
     assert frame.groupby("metric").size().to_dict() == {"pixel_flipping": 3, "sparseness": 3}
     pf = frame[frame["metric"] == "pixel_flipping"]
-    assert list(pf["sample"]) == [10, 11, 12]
+    assert list(pf["sample"]) == [10, 11, 12] and set(pf["replicate"]) == {3}
     assert np.isnan(pf["score"].iloc[1])  # NaN kept, not dropped
     assert set(pf["category"]) == {"Faithfulness"} and set(pf["direction"]) == {"lower"}
     assert json.loads(pf["params"].iloc[0]) == {"features_in_step": 32}
@@ -61,27 +65,59 @@ def test_scores_frame_one_row_per_sample_and_metric():
 
 def test_scores_frame_rejects_mismatch_and_missing_category():
     with pytest.raises(ValueError, match="sparseness"):
-        scores_frame({"sparseness": result([1.0, 2.0])}, dataset="d", model="m", method="x", sample_ids=[0])
+        scores_frame(
+            {"sparseness": result([1.0, 2.0])},
+            dataset="d",
+            model="m",
+            replicate=0,
+            method="x",
+            sample_ids=[0],
+        )
     with pytest.raises(ValueError, match="category"):
         scores_frame(
-            {"sparseness": result([1.0], "", "")}, dataset="d", model="m", method="x", sample_ids=[0]
+            {"sparseness": result([1.0], "", "")},
+            dataset="d",
+            model="m",
+            replicate=0,
+            method="x",
+            sample_ids=[0],
         )
 
 
-def test_summarise_mean_ci_and_n():
-    values = [1.0, 2.0, 3.0, 4.0]
+def test_summarise_mean_and_bootstrap_ci_of_one_replicate_match_the_t_interval():
+    """One replicate of 400 values: the hierarchical bootstrap reduces to the image bootstrap, whose 95 %
+    interval is close to the t-interval (within 10 % of its width, far below the width itself)."""
+    values = np.random.default_rng(1).normal(2.5, 1.0, size=400)
     summary = summarise(hand_frame({"complexity": values}))
     assert list(summary.columns) == SUMMARY_COLUMNS
     row = summary.iloc[0]
-    assert row["mean"] == pytest.approx(2.5)
+    assert row["mean"] == pytest.approx(values.mean(), rel=1e-12)
     sd = np.std(values, ddof=1)
-    assert row["std"] == pytest.approx(sd)
-    half = stats.t.ppf(0.975, 3) * sd / math.sqrt(4)  # t(0.975, 3) = 3.182
-    assert row["ci95_low"] == pytest.approx(2.5 - half)
-    assert row["ci95_high"] == pytest.approx(2.5 + half)
-    assert row["ci95_high"] - row["ci95_low"] == pytest.approx(2 * 3.182446 * 1.290994 / 2, rel=1e-5)
-    assert row["n"] == 4 and row["n_nonfinite"] == 0
+    assert row["std"] == pytest.approx(sd, rel=1e-12)
+    half = stats.t.ppf(0.975, 399) * sd / math.sqrt(400)
+    assert abs(row["ci95_low"] - (values.mean() - half)) < 0.1 * half
+    assert abs(row["ci95_high"] - (values.mean() + half)) < 0.1 * half
+    assert row["n"] == 400 and row["n_replicates"] == 1 and row["n_nonfinite"] == 0
+    assert np.isnan(row["replicate_sd"])
     assert (row["category"], row["direction"], row["params"]) == ("Complexity", "lower", "{}")
+    assert summarise(hand_frame({"complexity": values})).equals(summary)  # seeded: same table again
+
+
+def test_summarise_pools_replicates_hierarchically():
+    """Two replicates whose means differ by 10 with tiny noise: the mean pools both, replicate_sd is the
+    sd of the two means, and the interval covers the replicates' disagreement (an image-level bootstrap
+    of the 200 pooled values would give about 5 +- 0.7)."""
+    rng = np.random.default_rng(2)
+    frame = pd.concat(
+        [hand_frame({"m": rng.normal(mu, 0.01, 100)}, replicate=r) for r, mu in ((0, 0.0), (1, 10.0))],
+        ignore_index=True,
+    )
+    row = summarise(frame).iloc[0]
+    assert row["n_replicates"] == 2 and row["n"] == 200
+    assert row["mean"] == pytest.approx(frame["score"].mean(), rel=1e-12)
+    means = frame.groupby("replicate")["score"].mean()
+    assert row["replicate_sd"] == pytest.approx(means.std(ddof=1), rel=1e-12)
+    assert row["ci95_low"] < 1.0 and row["ci95_high"] > 9.0
 
 
 def test_summarise_counts_nan_and_inf_and_excludes_them():
@@ -106,14 +142,12 @@ def test_summarise_counts_nan_and_inf_and_excludes_them():
 
 
 def test_summarise_separates_datasets_models_methods():
-    frame = pd.concat(
-        [
-            scores_frame({"auc": result([0.5, 0.7])}, dataset="d1", model="m", method="x", sample_ids=[0, 1]),
-            scores_frame({"auc": result([0.9, 0.8])}, dataset="d1", model="m", method="y", sample_ids=[0, 1]),
-            scores_frame({"auc": result([0.1, 0.2])}, dataset="d2", model="m", method="x", sample_ids=[0, 1]),
-        ],
-        ignore_index=True,
-    )
+    cells = [("d1", "x", [0.5, 0.7]), ("d1", "y", [0.9, 0.8]), ("d2", "x", [0.1, 0.2])]
+    frames = [
+        scores_frame({"auc": result(v)}, dataset=d, model="m", replicate=0, method=x, sample_ids=[0, 1])
+        for d, x, v in cells
+    ]
+    frame = pd.concat(frames, ignore_index=True)
     summary = summarise(frame)
     assert len(summary) == 3
     means = summary.set_index(["dataset", "method"])["mean"]

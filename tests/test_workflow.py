@@ -16,9 +16,9 @@ from xaibench.explanations import explained_methods, load_explanation
 from xaibench.views import VIEWS
 
 
-def explanation_files(workdir: Path, dataset: str, model: str) -> dict[str, Path]:
+def explanation_files(workdir: Path, dataset: str, model: str, replicate: int = 0) -> dict[str, Path]:
     """Method -> the explanation file of a run that holds its maps (read from the files, any grouping)."""
-    folder = workdir / "results" / "explanations" / dataset / model
+    folder = workdir / "results" / "explanations" / dataset / model / f"seed{replicate}"
     files = sorted(folder.glob("*.npz"))
     return {name: path for path in files for name in explained_methods(str(path))}
 
@@ -69,8 +69,8 @@ def _stage_inputs(workdir: Path, config: dict):
 
     dataset_name, model_name = next(iter(config["datasets"])), next(iter(config["models"]))
     pair = load_pair(
-        str(workdir / f"results/data/{dataset_name}.npz"),
-        str(workdir / f"results/models/{dataset_name}/{model_name}/model.pt"),
+        str(workdir / f"results/data/{dataset_name}/seed{config['seed']}.npz"),
+        str(workdir / f"results/models/{dataset_name}/{model_name}/seed{config['seed']}/model.pt"),
         "cpu",
     )
     return dataset_name, model_name, pair.dataset, pair.model
@@ -182,7 +182,7 @@ def test_target_prediction_runs(e2e, tmp_path):
     path = tmp_path / "prediction.yaml"
     path.write_text(yaml.safe_dump(config))
     dataset_name, model_name = next(iter(config["datasets"])), next(iter(config["models"]))
-    target = Path("results", "explanations", dataset_name, model_name, "saliency.npz")
+    target = Path("results", "explanations", dataset_name, model_name, "seed0", "saliency.npz")
     out = snakemake(target, "--cores", "1", "--directory", str(tmp_path), "--configfile", str(path))
     assert "train_model" not in out.stdout + out.stderr  # only the explanation job ran
     stored = load_explanation(tmp_path / target, "saliency")
@@ -198,7 +198,8 @@ def test_figures_are_non_empty_images(e2e):
     figures = sorted((workdir / "results/figures").rglob("*.png"))
     pairs = len(config["datasets"]) * len(config["models"])
     per_pair = sum(len(VIEWS.get(view).figures) for view in config["views"])  # figures of the views
-    expected = 3 + len(config["figures"]["curve_metrics"]) * pairs + per_pair * pairs
+    # grid, heatmap, training curves, metric agreement; per pair: curves, CD diagrams, forest plot, views
+    expected = 4 + (len(config["figures"]["curve_metrics"]) + 2 + per_pair) * pairs
     assert len(figures) == expected, figures
     for png in figures:
         image = imread(png)

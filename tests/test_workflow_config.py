@@ -3,12 +3,19 @@ the minimal config (the tiny end-to-end run of config/test.yaml and its checks: 
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
+import subprocess
 import time
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from tools_loader import load_tool
 from workflow_cli import BIN, MINIMAL_CONFIG, ROOT, TEST_CONFIG, job_counts, run, snakemake
 
 from xaibench.views import VIEWS
@@ -50,16 +57,30 @@ def test_scripts_stay_thin():
 @pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "paper.yaml"])
 def test_dry_run_has_one_job_per_dataset_model_and_group_of_methods(name, tmp_path):
     config = yaml.safe_load((ROOT / "config" / name).read_text())
-    out = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(ROOT / "config" / name))
+    path = ROOT / "config" / name
+    if name == "paper.yaml":  # 5 replicates x one job per method: ~6,000 jobs, 100 s to build the DAG
+        assert config["replicates"] == [0, 1, 2, 3, 4]
+        config["replicates"] = [0]  # the grouping checks need one
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(config))
+    out = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(path))
     counts = job_counts(out.stdout)
     pairs = sum(len(entry.get("models") or config["models"]) for entry in config["datasets"].values())
+    default = config.get("replicates") or [config.get("seed", 0)]
+    replicates = {name: entry.get("replicates") or default for name, entry in config["datasets"].items()}
+    runs = sum(  # (dataset, model, replicate)
+        len(entry.get("models") or config["models"]) * len(replicates[name])
+        for name, entry in config["datasets"].items()
+    )
     n_methods = len(config["explain"]["methods"])
     for stage in ("explain", "evaluate"):  # groups of methods_per_job methods
         per_job = config[stage].get("methods_per_job", "all")
         per_job = n_methods if per_job == "all" else per_job
-        assert counts[stage] == pairs * -(-n_methods // per_job), stage
-    assert counts["train_model"] == pairs
-    assert counts["generate_dataset"] == len(config["datasets"])
+        assert counts[stage] == runs * -(-n_methods // per_job), stage
+    assert counts["train_model"] == runs and counts["export_onnx"] == pairs  # ONNX: first replicate
+    assert counts["generate_dataset"] == sum(len(r) for r in replicates.values())
+    assert counts["figure_method_ranks"] == pairs
+    assert counts["statistics"] == counts["provenance"] == counts["figure_metric_agreement"] == 1
     assert set(config["views"]) == set(VIEWS)  # the shipped configs run every view
     for view in VIEWS:  # one job per pair (for each view, or for all of them), one gathering job per view
         assert counts[view] == 1
@@ -80,6 +101,10 @@ def test_minimal_config_runs_the_chain_without_views(tmp_path):
         "explain": 1,  # methods_per_job defaults to all: one job per (dataset, model)
         "evaluate": 1,
         "aggregate_scores": 1,
+        "statistics": 1,
+        "provenance": 1,
+        "figure_method_ranks": 1,
+        "figure_metric_agreement": 1,
         "figure_explanation_grid": 1,
         "figure_metric_heatmap": 1,
         "figure_training_curves": 1,
@@ -161,23 +186,99 @@ def test_models_per_dataset_and_finetune_weights_are_inputs(tmp_path):
 # ---- the minimal config, end to end ---------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_minimal_config_runs_end_to_end(tmp_path):
-    """config/minimal.yaml (datasets, models, methods, metrics: nothing else) runs through (~45 s on 2 cores):
-    scores of every configured method and metric, the figures, no view."""
-    start = time.perf_counter()
-    snakemake("--cores", "2", "--directory", str(tmp_path), "--configfile", str(MINIMAL_CONFIG), timeout=600)
-    print(f"\nend-to-end run of config/minimal.yaml: {time.perf_counter() - start:.0f} s")
+def _minimal_with_replicates(folder: Path) -> tuple[Path, dict]:
+    """config/minimal.yaml with two replicates (seeds 0 and 1) of 8 images each (default 32), written to
+    ``folder``."""
     config = yaml.safe_load(MINIMAL_CONFIG.read_text())
-    scores = pd.read_csv(tmp_path / "results/tables/scores.tsv", sep="\t")
+    config["replicates"] = [0, 1]
+    config["explain"]["n_samples"] = 8
+    path = folder / "minimal_replicates.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path, config
+
+
+@pytest.fixture(scope="module")
+def minimal_run(tmp_path_factory):
+    """config/minimal.yaml with two replicates, run through once, uninterrupted."""
+    folder = tmp_path_factory.mktemp("minimal")
+    path, config = _minimal_with_replicates(folder)
+    start = time.perf_counter()
+    snakemake("--cores", "2", "--directory", str(folder), "--configfile", str(path), timeout=600)
+    print(f"\nend-to-end run of config/minimal.yaml, 2 replicates: {time.perf_counter() - start:.0f} s")
+    return folder, path, config
+
+
+@pytest.mark.slow
+def test_minimal_config_runs_end_to_end(minimal_run):
+    """config/minimal.yaml (datasets, models, methods, metrics: nothing else; here with two replicates of 8
+    images) runs: scores of every method, metric and replicate, the figures and statistics, no view."""
+    folder, _, config = minimal_run
+    scores = pd.read_csv(folder / "results/tables/scores.tsv", sep="\t")
     assert set(scores["method"]) == set(config["explain"]["methods"])
     assert set(scores["metric"]) == set(config["evaluate"]["metrics"])
-    figures = {p.relative_to(tmp_path / "results/figures").as_posix() for p in tmp_path.rglob("*.png")}
+    assert set(scores["replicate"]) == {0, 1}
+    figures = {p.relative_to(folder / "results/figures").as_posix() for p in folder.rglob("*.png")}
     pair = f"{next(iter(config['datasets']))}/{next(iter(config['models']))}"
     assert figures == {
         "explanation_grid.png",
         "metric_heatmap.png",
+        "metric_agreement.png",
         "training_curves.png",
         f"faithfulness/{pair}/pixel_flipping.png",
+        f"ranks/{pair}/critical_differences.png",
+        f"ranks/{pair}/forest.png",
     }
-    assert not (tmp_path / "results/views").exists()
+    assert not (folder / "results/views").exists()
+
+
+@pytest.mark.slow
+def test_replicates_differ_and_the_summary_pools_them(minimal_run):
+    """Each replicate has its own data and model (its seed); the summary counts both replicates' images."""
+    folder, _, config = minimal_run
+    dataset = next(iter(config["datasets"]))
+    data = [np.load(folder / f"results/data/{dataset}/seed{r}.npz")["images"] for r in (0, 1)]
+    assert data[0].shape == data[1].shape and not np.array_equal(data[0], data[1])
+    scores = pd.read_csv(folder / "results/tables/scores.tsv", sep="\t")
+    summary = pd.read_csv(folder / "results/tables/summary.tsv", sep="\t")
+    row = summary[(summary["method"] == "saliency") & (summary["metric"] == "pixel_flipping")].iloc[0]
+    cell = scores[(scores["method"] == "saliency") & (scores["metric"] == "pixel_flipping")]
+    assert row["n_replicates"] == 2 and row["n"] == len(cell) == 2 * 8  # 8 images each
+    assert row["mean"] == pytest.approx(cell["score"].mean(), rel=1e-12)
+    by_replicate = cell.groupby("replicate")["score"].mean()
+    assert row["replicate_sd"] == pytest.approx(by_replicate.std(ddof=1), rel=1e-12)
+    assert by_replicate[0] != by_replicate[1]
+    provenance = json.loads((folder / "results/provenance.json").read_text())
+    assert provenance["config"]["replicates"] == [0, 1]
+    assert provenance["packages"]["torch"] == "2.14.1"
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_results(minimal_run, tmp_path):
+    """kill -9 of the whole Snakemake process group mid-run (jobs in flight), then what README says to do:
+    the next run stops on the lock, --unlock, rerun. Every result equals the uninterrupted run's, bit for bit
+    (tools/compare_runs.py: every table, array and model)."""
+    reference, path, config = minimal_run
+    dataset, model = next(iter(config["datasets"])), next(iter(config["models"]))
+    command = [
+        str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--cores", "2",
+        "--directory", str(tmp_path), "--configfile", str(path),
+    ]  # fmt: skip
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    proc = subprocess.Popen(
+        command, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    started = tmp_path / f"logs/explain/{dataset}/{model}/seed0"  # training done, explanation running
+    deadline = time.monotonic() + 300
+    while not started.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "results/tables/scores.tsv").exists()
+
+    locked = snakemake("--cores", "2", "--directory", str(tmp_path), "--configfile", str(path), check=False)
+    assert locked.returncode != 0 and "cannot be locked" in locked.stdout + locked.stderr
+    snakemake("--unlock", "--directory", str(tmp_path), "--configfile", str(path))
+    snakemake("--cores", "2", "--directory", str(tmp_path), "--configfile", str(path), timeout=600)
+    compare_runs = load_tool("compare_runs.py", "compare_runs_resume")
+    assert compare_runs.compare(reference, tmp_path, figures=False) == []

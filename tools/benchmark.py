@@ -134,6 +134,14 @@ def _explain_timing(run_dir: Path) -> pd.DataFrame:
     return timing[timing["stage"] == "explain"]
 
 
+def _replicate(job: str) -> int | None:
+    """The replicate of a job '<dataset>/<model>/seed<replicate>/...' (None for a job of an older layout)."""
+    parts = job.split("/")
+    if len(parts) > 2 and parts[2].startswith("seed") and parts[2][4:].isdigit():
+        return int(parts[2][4:])
+    return None
+
+
 def _explain_compute(timing: pd.DataFrame, run_dir: Path, job: str) -> tuple[float, float]:
     """Compute seconds and images of one explanation job (its methods' rows of timing.tsv)."""
     dataset, model = job.split("/")[:2]
@@ -142,6 +150,9 @@ def _explain_compute(timing: pd.DataFrame, run_dir: Path, job: str) -> tuple[flo
         & (timing["model"] == model)
         & timing["method"].isin(_explain_methods(run_dir, job))
     ]
+    replicate = _replicate(job)
+    if replicate is not None and "replicate" in rows.columns:
+        rows = rows[rows["replicate"] == replicate]
     if rows.empty:
         return float("nan"), float("nan")
     return float(rows["seconds"].sum()), float(rows["n"].iloc[0])
@@ -294,8 +305,11 @@ def estimate(config_path: Path, run_dir: Path) -> pd.DataFrame:
     for dataset, model in pairs:
         arch = config["models"][model]["architecture"]
         same = [m for m, e in measured["models"].items() if e["architecture"] == arch]
-        key = ("train", f"{dataset}/{same[0]}") if same else None
-        data_file = run_dir / "results" / "data" / f"{dataset}.npz"
+        # the first replicate's training (results/.../seed<replicate>/), or a run of the older layout
+        trained = [j for j in bench.loc["train"].index if same and j.split("/")[:2] == [dataset, same[0]]]
+        key = ("train", sorted(trained)[0]) if trained else None
+        data_files = sorted((run_dir / "results" / "data").glob(f"{dataset}/seed*.npz"))
+        data_file = data_files[0] if data_files else run_dir / "results" / "data" / f"{dataset}.npz"
         if key not in bench.index or not data_file.exists():
             unmeasured.append(f"{dataset}/{model}")
             continue

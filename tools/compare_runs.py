@@ -77,11 +77,11 @@ def _png(a: Path, b: Path) -> str:
 
 
 def explanations(run: Path) -> dict[str, dict[str, np.ndarray]]:
-    """``<dataset>/<model>/<method>`` -> that method's arrays (without wall time), whichever way the run
-    grouped methods into explanation files: one file per group (``methods``, ``<name>.<key>``) or, before
-    grouping, one file per method named after it."""
+    """``<dataset>/<model>[/seed<replicate>]/<method>`` -> that method's arrays (without wall time),
+    whichever way the run grouped methods into explanation files: one file per group (``methods``,
+    ``<name>.<key>``) or, before grouping, one file per method named after it."""
     found = {}
-    for path in sorted((run / "results" / "explanations").glob("*/*/*.npz")):
+    for path in sorted((run / "results" / "explanations").rglob("*.npz")):  # <dataset>/<model>[/seed<r>]
         pair = path.parent.relative_to(run / "results" / "explanations").as_posix()
         with np.load(path, allow_pickle=False) as f:
             stored = {k: f[k] for k in f.files if k.rsplit(".", 1)[-1] not in TIME_KEYS}

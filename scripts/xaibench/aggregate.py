@@ -24,20 +24,23 @@ def concat_tables(paths: Sequence[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-PairFiles = Mapping[str, Mapping[str, Any]]  # dataset -> model -> path (or -> method -> path)
+# dataset -> model -> replicate -> path (or -> method -> path): the rules' params (rules/common.smk run_files)
+RunFiles = Mapping[str, Mapping[str, Mapping[int, Any]]]
 
 
-def pair_items(files: PairFiles) -> Iterator[tuple[str, str, Any]]:
-    """(dataset, model, value) of a mapping dataset -> model -> value (the rules' params), in order."""
+def run_items(files: RunFiles) -> Iterator[tuple[str, str, int, Any]]:
+    """(dataset, model, replicate, value) of a mapping dataset -> model -> replicate -> value, in order."""
     for dataset, models in files.items():
-        for model, value in models.items():
-            yield dataset, model, value
+        for model, replicates in models.items():
+            for replicate, value in replicates.items():
+                yield dataset, model, int(replicate), value
 
 
-def explain_timing(explanations: PairFiles) -> pd.DataFrame:
-    """Wall time per explanation job, read from the attribution files (dataset -> model -> method -> path)."""
+def explain_timing(explanations: RunFiles) -> pd.DataFrame:
+    """Wall time per method and run, read from the attribution files (dataset -> model -> replicate ->
+    method -> path)."""
     rows = []
-    for dataset, model, methods in pair_items(explanations):
+    for dataset, model, replicate, methods in run_items(explanations):
         for method, path in methods.items():
             expl = load_explanation(path, method)
             n = len(expl["indices"])
@@ -46,6 +49,7 @@ def explain_timing(explanations: PairFiles) -> pd.DataFrame:
                 {
                     "dataset": dataset,
                     "model": model,
+                    "replicate": replicate,
                     "method": method,
                     "stage": "explain",
                     "metric": "",
@@ -58,17 +62,18 @@ def explain_timing(explanations: PairFiles) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def training_table(histories: PairFiles, test_metrics: PairFiles) -> pd.DataFrame:
-    """One row per (dataset, model): final-epoch training/validation numbers and test accuracy (both
-    arguments: dataset -> model -> path)."""
+def training_table(histories: RunFiles, test_metrics: RunFiles) -> pd.DataFrame:
+    """One row per (dataset, model, replicate): final-epoch training/validation numbers and test accuracy
+    (both arguments: dataset -> model -> replicate -> path)."""
     rows = []
-    for dataset, model, hist_path in pair_items(histories):
+    for dataset, model, replicate, hist_path in run_items(histories):
         last = pd.read_csv(hist_path, sep="\t").iloc[-1]
-        metrics = json.loads(Path(test_metrics[dataset][model]).read_text())
+        metrics = json.loads(Path(test_metrics[dataset][model][replicate]).read_text())
         rows.append(
             {
                 "dataset": dataset,
                 "model": model,
+                "replicate": replicate,
                 "epochs": int(last["epoch"]),
                 "train_loss": last["train_loss"],
                 "train_acc": last["train_acc"],
@@ -81,26 +86,29 @@ def training_table(histories: PairFiles, test_metrics: PairFiles) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def load_histories(histories: PairFiles) -> pd.DataFrame:
-    """Training histories (dataset -> model -> path) stacked with a ``run`` column "dataset/model"."""
+def load_histories(histories: RunFiles) -> pd.DataFrame:
+    """Training histories (dataset -> model -> replicate -> path) stacked with a ``run`` column
+    "dataset/model" ("dataset/model/seed<replicate>" where a dataset has several replicates)."""
     frames = []
-    for dataset, model, path in pair_items(histories):
+    for dataset, model, replicate, path in run_items(histories):
         frame = pd.read_csv(path, sep="\t")
-        frame.insert(0, "run", f"{dataset}/{model}")
+        several = len(histories[dataset][model]) > 1
+        frame.insert(0, "run", f"{dataset}/{model}" + (f"/seed{replicate}" if several else ""))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 
-def explanation_panels(data: Mapping[str, str], explanations: PairFiles, n_samples: int) -> list:
-    """One :class:`xaibench.figures.ExplanationPanel` per (dataset, model) of ``explanations`` (dataset ->
-    model -> method -> path, the methods in column order): its first ``n_samples`` evaluation images (from
-    ``data``: dataset -> path) with the maps of every method."""
+def explanation_panels(data: RunFiles, explanations: RunFiles, n_samples: int) -> list:
+    """One :class:`xaibench.figures.ExplanationPanel` per run of ``explanations`` (dataset -> model ->
+    replicate -> method -> path, the methods in column order; the rules pass each pair's first replicate):
+    its first ``n_samples`` evaluation images (from ``data``: dataset -> model -> replicate -> path) with the
+    maps of every method."""
     from xaibench.datasets import load_dataset
     from xaibench.figures import ExplanationPanel
 
     panels = []
-    for dataset_name, model_name, methods in pair_items(explanations):
-        dataset = load_dataset(data[dataset_name])
+    for dataset_name, model_name, replicate, methods in run_items(explanations):
+        dataset = load_dataset(data[dataset_name][model_name][replicate])
         maps, first = {}, None
         for method, path in methods.items():
             expl = load_explanation(path, method)

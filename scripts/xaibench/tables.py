@@ -5,18 +5,20 @@ come from each :class:`xaibench.metrics.MetricResult` (filled by ``evaluate_metr
 class), not from a lookup here.
 
 Non-finite scores (NaN from Quantus, e.g. a constant explanation in a correlation, or inf) are kept in the
-long table; summaries compute mean/std/CI over the finite scores and count the rest in ``n_nonfinite``.
+long table; summaries compute mean/std/CI over the finite scores of every replicate and count the rest
+in ``n_nonfinite``.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from xaibench.stats import describe_replicated, group_rng
 
 if TYPE_CHECKING:
     from xaibench.metrics import MetricResult
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 SCORE_COLUMNS = [
     "dataset",
     "model",
+    "replicate",
     "method",
     "metric",
     "category",
@@ -42,12 +45,15 @@ SUMMARY_COLUMNS = [
     "std",
     "ci95_low",
     "ci95_high",
+    "replicate_sd",
     "n",
+    "n_replicates",
     "n_nonfinite",
     "params",
 ]
+NONFINITE_GROUP = ["dataset", "model", "replicate", "method", "metric"]
 NONFINITE_COLUMNS = [
-    *GROUP_COLUMNS,
+    *NONFINITE_GROUP,
     "n_total",
     "n_nonfinite",
     "n_nan",
@@ -78,6 +84,7 @@ def scores_frame(
     *,
     dataset: str,
     model: str,
+    replicate: int,
     method: str,
     sample_ids: Sequence[Any],
 ) -> pd.DataFrame:
@@ -97,6 +104,7 @@ def scores_frame(
                 {
                     "dataset": dataset,
                     "model": model,
+                    "replicate": int(replicate),
                     "method": method,
                     "metric": metric,
                     "category": result.category,
@@ -116,45 +124,28 @@ def scores_frame(
     return pd.concat(frames, ignore_index=True)
 
 
-def _t_quantile(df: int) -> float:
-    from scipy import stats
-
-    return float(stats.t.ppf(0.975, df))
-
-
-def describe_scores(values: Any) -> dict[str, float | int]:
-    """mean, std (ddof=1), 95% t-interval, n over finite values; n_nonfinite counts NaN and +-inf."""
-    arr = np.asarray(values, dtype=np.float64).reshape(-1)
-    finite = arr[np.isfinite(arr)]
-    n = int(finite.size)
-    out: dict[str, float | int] = {
-        "mean": math.nan,
-        "std": math.nan,
-        "ci95_low": math.nan,
-        "ci95_high": math.nan,
-        "n": n,
-        "n_nonfinite": int(arr.size - n),
-    }
-    if n >= 1:
-        out["mean"] = float(finite.mean())
-    if n >= 2:
-        std = float(finite.std(ddof=1))
-        half = _t_quantile(n - 1) * std / math.sqrt(n)
-        out.update(std=std, ci95_low=out["mean"] - half, ci95_high=out["mean"] + half)
-    return out
-
-
-def summarise(scores: pd.DataFrame) -> pd.DataFrame:
+def summarise(scores: pd.DataFrame, *, seed: int = 0, n_boot: int = 2000) -> pd.DataFrame:
     """One row per (dataset, model, method, metric) -- per distinct params too, should a metric appear
-    with several parameter sets -- with :data:`SUMMARY_COLUMNS`, in order of first appearance."""
+    with several parameter sets -- with :data:`SUMMARY_COLUMNS`, in order of first appearance.
+
+    The mean is over every finite score of every replicate; the 95 % CI is a hierarchical (cluster)
+    bootstrap (replicates resampled, then images within each; :mod:`xaibench.stats.bootstrap`), seeded per
+    group from ``seed`` and the group's key, so the table does not depend on the order of its rows;
+    ``replicate_sd`` is the spread of the replicates' means."""
     _require(scores, SCORE_COLUMNS, "scores")
     keys = [*GROUP_COLUMNS, "category", "direction", "params"]
     rows = []
     for key, group in scores.groupby(keys, sort=False, dropna=False):
         row = dict(zip(keys, key, strict=True))
-        row.update(describe_scores(group["score"].to_numpy()))
+        by_replicate = [
+            part["score"].to_numpy(dtype=np.float64) for _, part in group.groupby("replicate", sort=True)
+        ]
+        rng = group_rng(seed, *(str(k) for k in key[:4]))
+        row.update(describe_replicated(by_replicate, rng=rng, n_boot=n_boot))
         rows.append(row)
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS).astype({"n": "int64", "n_nonfinite": "int64"})
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS).astype(
+        {"n": "int64", "n_replicates": "int64", "n_nonfinite": "int64"}
+    )
 
 
 def nonfinite_report(scores: pd.DataFrame) -> pd.DataFrame:
@@ -166,9 +157,9 @@ def nonfinite_report(scores: pd.DataFrame) -> pd.DataFrame:
     if "score" not in scores.columns:
         _require(scores, ["n_nonfinite"], "summary")
         return scores[scores["n_nonfinite"] > 0].reset_index(drop=True)
-    _require(scores, [*GROUP_COLUMNS, "sample", "score"], "scores")
+    _require(scores, [*NONFINITE_GROUP, "sample", "score"], "scores")
     rows = []
-    for key, group in scores.groupby(GROUP_COLUMNS, sort=False, dropna=False):
+    for key, group in scores.groupby(NONFINITE_GROUP, sort=False, dropna=False):
         values = group["score"].to_numpy(dtype=np.float64)
         bad = ~np.isfinite(values)
         if not bad.any():
@@ -177,7 +168,7 @@ def nonfinite_report(scores: pd.DataFrame) -> pd.DataFrame:
         listed = ",".join(str(i) for i in ids[:MAX_LISTED_SAMPLES])
         if ids.size > MAX_LISTED_SAMPLES:
             listed += f",... (+{ids.size - MAX_LISTED_SAMPLES})"
-        row = dict(zip(GROUP_COLUMNS, key, strict=True))
+        row = dict(zip(NONFINITE_GROUP, key, strict=True))
         row.update(
             n_total=int(values.size),
             n_nonfinite=int(bad.sum()),

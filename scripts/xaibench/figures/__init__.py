@@ -4,13 +4,15 @@
 * :mod:`~xaibench.figures.common`: atomic saving, text helpers, attribution-map normalisation, method styles;
 * :mod:`~xaibench.figures.grid`: the explanation grid (Fig. 1);
 * :mod:`~xaibench.figures.heatmap`: the method × metric heatmap of normalised scores;
-* :mod:`~xaibench.figures.curves`: faithfulness (perturbation) curves;
+* :mod:`~xaibench.figures.curves`: faithfulness (perturbation) curves, one panel per method family;
+* :mod:`~xaibench.figures.forest`: forest plots of method means and CIs against the random control;
+* :mod:`~xaibench.figures.ranks`: critical-difference diagrams and the metric-agreement matrices;
 * :mod:`~xaibench.figures.training`: training curves;
 * :mod:`~xaibench.figures.views_input`, :mod:`~xaibench.figures.views_model`: the views of inputs and of
   the model.
 
-Only numpy, pandas, matplotlib and (lazily, by the heatmap) seaborn are imported, so that figure jobs start
-fast; no figure module imports torch, captum or quantus.
+Only numpy, pandas and matplotlib are imported, so that figure jobs start fast; no figure module imports
+torch, captum, quantus or seaborn.
 """
 
 from xaibench.figures.common import (
@@ -25,6 +27,7 @@ from xaibench.figures.common import (
     wrap_text,
 )
 from xaibench.figures.curves import plot_faithfulness_curves
+from xaibench.figures.forest import plot_forest
 from xaibench.figures.grid import ExplanationPanel, plot_explanation_grid
 from xaibench.figures.heatmap import normalise_scores, plot_metric_heatmap
 from xaibench.figures.names import (
@@ -36,6 +39,7 @@ from xaibench.figures.names import (
     metric_label,
     metric_labels,
 )
+from xaibench.figures.ranks import RankPanel, plot_critical_differences, plot_metric_agreement
 from xaibench.figures.training import plot_training_curves
 from xaibench.figures.views_input import (
     plot_activation_maps,
@@ -60,6 +64,7 @@ __all__ = [
     "WRONG_COLOUR",
     "ExplanationPanel",
     "PathLike",
+    "RankPanel",
     "is_signed",
     "method_label",
     "method_labels",
@@ -71,13 +76,16 @@ __all__ = [
     "plot_activation_maps",
     "plot_adversarial_heatmaps",
     "plot_adversarial_similarity",
+    "plot_critical_differences",
     "plot_embeddings",
     "plot_explanation_grid",
     "plot_faithfulness_curves",
     "plot_feature_visualisation",
+    "plot_forest",
     "plot_guided_gradcam_composite",
     "plot_max_activating",
     "plot_maximisation",
+    "plot_metric_agreement",
     "plot_metric_heatmap",
     "plot_occlusion_sweep",
     "plot_training_curves",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import matplotlib
@@ -21,22 +21,16 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 
 from xaibench.figures.common import PathLike, format_value, new_figure, save_figure
-from xaibench.figures.names import CONTROL_METHODS, method_labels, metric_labels, registry_method
-
-#: Column order of metric categories in the heatmap; unknown categories follow alphabetically.
-CATEGORY_ORDER: tuple[str, ...] = (
-    "faithfulness",
-    "robustness",
-    "localisation",
-    "localization",
-    "complexity",
-    "randomisation",
-    "randomization",
-    "axiomatic",
+from xaibench.figures.names import (
+    CONTROL_METHODS,
+    DIRECTION_ARROWS,
+    UNDIRECTED_MARK,
+    category_rank,
+    direction_of,
+    method_labels,
+    metric_labels,
+    registry_method,
 )
-
-DIRECTION_ARROWS = {"higher": "↑", "lower": "↓"}
-UNDIRECTED_MARK = "↕"
 
 SCORE_CMAP = "viridis"
 NAN_COLOUR = "#d0d0d0"
@@ -47,16 +41,6 @@ def _order_methods(methods: Sequence[str], specs: Mapping[str, Mapping[str, Any]
     methods = list(dict.fromkeys(methods))
     control = [m for m in methods if registry_method(m, specs) in CONTROL_METHODS]
     return [m for m in methods if m not in control] + control
-
-
-def _direction(value: object) -> str:
-    """'higher', 'lower' or '' (no notion of better) from a free-text direction."""
-    text = str(value).strip().lower() if isinstance(value, str) else ""
-    if text.startswith("high"):
-        return "higher"
-    if text.startswith("low"):
-        return "lower"
-    return ""
 
 
 def normalise_scores(summary: pd.DataFrame) -> pd.DataFrame:
@@ -74,7 +58,7 @@ def normalise_scores(summary: pd.DataFrame) -> pd.DataFrame:
     mean = pd.to_numeric(out["mean"], errors="coerce").astype(float)
     mean = mean.where(np.isfinite(mean))
     directions = (
-        out["direction"].map(_direction) if "direction" in out.columns else pd.Series("", index=out.index)
+        out["direction"].map(direction_of) if "direction" in out.columns else pd.Series("", index=out.index)
     )
     grouped = mean.groupby([out[k] for k in keys], dropna=False, sort=False)
     low = grouped.transform("min")
@@ -88,11 +72,6 @@ def normalise_scores(summary: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _category_rank(category: str) -> tuple[int, str]:
-    key = category.strip().lower()
-    return (CATEGORY_ORDER.index(key), key) if key in CATEGORY_ORDER else (len(CATEGORY_ORDER), key)
-
-
 def plot_metric_heatmap(
     summary: pd.DataFrame,
     png_path: PathLike,
@@ -100,8 +79,15 @@ def plot_metric_heatmap(
     title: str = "",
     method_specs: Mapping[str, Mapping[str, Any]] | None = None,
     metric_specs: Mapping[str, Mapping[str, Any]] | None = None,
+    faded: Collection[tuple[str, str, str, str]] = (),
+    flagged: Mapping[tuple[str, str, str], str] | None = None,
 ) -> None:
     """Method × metric heatmap of normalised scores, one subplot per (dataset, model).
+
+    ``faded``: (dataset, model, method, metric) cells drawn washed out -- those not significantly better
+    than the random control (results/tables/comparisons.tsv). ``flagged``: (dataset, model, metric) ->
+    flags of metrics that carry little information there (results/tables/metric_health.tsv), marked ``†``
+    after the metric's name in that panel.
 
     Colours are :func:`normalise_scores` (1 = best in every column); each cell is annotated with the
     raw mean (``*`` when some samples gave non-finite values). Columns are grouped by ``category``
@@ -128,16 +114,16 @@ def plot_metric_heatmap(
 
     # columns: metrics grouped by category, order of appearance within a category
     first = scored.drop_duplicates("metric")[["metric", "category", "direction"]].reset_index(drop=True)
-    first["rank"] = first["category"].map(_category_rank)
+    first["rank"] = first["category"].map(category_rank)
     first = first.sort_values("rank", kind="stable")
     metrics = first["metric"].tolist()
     category_of = dict(zip(first["metric"], first["category"], strict=True))
-    direction_of = {m: _direction(d) for m, d in zip(first["metric"], first["direction"], strict=True)}
+    directions = {m: direction_of(d) for m, d in zip(first["metric"], first["direction"], strict=True)}
     methods = _order_methods(scored["method"].tolist(), method_specs)
     n_controls = sum(registry_method(m, method_specs) in CONTROL_METHODS for m in methods)
     method_names = method_labels(methods, method_specs)
     metric_names = {
-        m: _metric_label(label, direction_of[m]) for m, label in metric_labels(metrics, metric_specs).items()
+        m: _metric_label(label, directions[m]) for m, label in metric_labels(metrics, metric_specs).items()
     }
     pairs = list(dict.fromkeys(zip(scored["dataset"], scored["model"], strict=True)))
 
@@ -173,13 +159,16 @@ def plot_metric_heatmap(
                 for i in range(len(methods))
             ]
         )
+        fade = np.array([[(dataset, model, i, j) in faded for j in metrics] for i in methods])
+        flags = flagged or {}
         _draw_cells(
             ax,
             values,
             annotations,
             cmap,
-            [metric_names[m] for m in metrics],
+            [metric_names[m] + (" †" if (dataset, model, m) in flags else "") for m in metrics],
             [method_names[m] for m in methods],
+            fade,
         )
         ax.set_xlabel("")
         ax.set_ylabel("")
@@ -208,6 +197,10 @@ def plot_metric_heatmap(
     bar.ax.tick_params(labelsize=7)
     bar.outline.set_linewidth(0.4)
     notes = ["cells: raw mean", "↑ higher better", "↓ lower better", "(↕) no direction: min-max"]
+    if len(faded):
+        notes.append("faded: not significantly\nbetter than random")
+    if flagged:
+        notes.append("† metric flagged as\nuninformative here")
     if (pd.to_numeric(scored["n_nonfinite"], errors="coerce") > 0).any():
         notes.append("* some samples non-finite")
     cax.text(
@@ -218,11 +211,14 @@ def plot_metric_heatmap(
     save_figure(fig, png_path, pdf_path)
 
 
-def _draw_cells(ax, values: np.ndarray, annotations: np.ndarray, cmap, xlabels, ylabels) -> None:
+def _draw_cells(
+    ax, values: np.ndarray, annotations: np.ndarray, cmap, xlabels, ylabels, fade: np.ndarray | None = None
+) -> None:
     """Annotated cells (rows top to bottom) as seaborn's heatmap draws them, without its tick-label overlap
     check, which made a new Agg renderer of the whole figure per subplot and label (45 s for 6 panels).
 
     Cell text is dark on light cells and white on dark ones (seaborn's luminance rule); NaN cells are grey.
+    Cells where ``fade`` is true are covered by a translucent white square (their text stays dark).
     """
     rows, cols = values.shape
     ax.set_facecolor(NAN_COLOUR)
@@ -231,10 +227,20 @@ def _draw_cells(ax, values: np.ndarray, annotations: np.ndarray, cmap, xlabels, 
     )
     colours = mesh.cmap(mesh.norm(np.nan_to_num(values, nan=0.0)))
     luminance = colours[..., :3] @ np.array([0.2126, 0.7152, 0.0722])
+    fade = np.zeros(values.shape, bool) if fade is None else fade & np.isfinite(values)
+    if fade.any():
+        ax.pcolormesh(
+            np.ma.masked_where(~fade, np.ones(values.shape)),
+            cmap=matplotlib.colors.ListedColormap(["white"]),
+            alpha=0.6,
+            edgecolors="white",
+            linewidth=0.5,
+        )
     for i in range(rows):
         for j in range(cols):
             finite = np.isfinite(values[i, j])
-            colour = (".15" if luminance[i, j] > 0.408 else "w") if finite else "0.25"
+            light = luminance[i, j] > 0.408 or fade[i, j]
+            colour = (".15" if light else "w") if finite else "0.25"
             ax.text(j + 0.5, i + 0.5, annotations[i, j], ha="center", va="center", fontsize=6.5, color=colour)
     ax.set_xlim(0, cols)
     ax.set_ylim(rows, 0)

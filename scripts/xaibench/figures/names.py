@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from xaibench.stats.rankings import direction_of  # noqa: F401 (re-exported: 'higher', 'lower' or '')
+
 #: Methods treated as baselines: drawn dashed grey/black in curves and listed last in heatmaps.
 CONTROL_METHODS: tuple[str, ...] = ("random", "sobel")
 
@@ -45,6 +47,43 @@ METHOD_NAMES: dict[str, str] = {
     "sobel": "Sobel",
     "vargrad": "VarGrad",
 }
+
+#: Registry method -> method family, the panels of the faithfulness curves (controls belong to none: they are
+#: drawn in every panel); a registry method missing here goes to :data:`OTHER_FAMILY`.
+METHOD_FAMILIES: dict[str, str] = {
+    "saliency": "Gradients",
+    "input_x_gradient": "Gradients",
+    "integrated_gradients": "Gradients",
+    "smoothgrad": "Gradients",
+    "vargrad": "Gradients",
+    "gradient_shap": "Gradients",
+    "deeplift": "Gradients",
+    "deeplift_shap": "Gradients",
+    "guided_backprop": "Modified backprop",
+    "deconvolution": "Modified backprop",
+    "guided_gradcam": "Modified backprop",
+    "lrp": "Modified backprop",
+    "gradcam": "CAM",
+    "gradcam_plus_plus": "CAM",
+    "score_cam": "CAM",
+    "cam": "CAM",
+    "occlusion": "Perturbation",
+    "feature_ablation": "Perturbation",
+    "shapley_value_sampling": "Perturbation",
+    "lime": "Surrogates",
+    "kernel_shap": "Surrogates",
+}
+#: The family of methods that are in no family of :data:`METHOD_FAMILIES`.
+OTHER_FAMILY = "Other"
+#: Order of the families in figures (panels, groups of rows).
+FAMILY_ORDER: tuple[str, ...] = (
+    "Gradients",
+    "Modified backprop",
+    "CAM",
+    "Perturbation",
+    "Surrogates",
+    OTHER_FAMILY,
+)
 
 #: LRP composite (``xaibench.methods.LRP_COMPOSITES``) -> display name; ``lrp`` without one uses the default.
 LRP_COMPOSITE_NAMES: dict[str, str] = {
@@ -81,6 +120,28 @@ METRIC_NAMES: dict[str, str] = {
 
 #: Metric preset (``xaibench.metrics.PRESETS``) -> how it is named after the metric.
 PRESET_NAMES: dict[str, str] = {"samek2017": "Samek 2017"}
+
+#: Order of metric categories in every figure; unknown categories follow alphabetically.
+CATEGORY_ORDER: tuple[str, ...] = (
+    "faithfulness",
+    "robustness",
+    "localisation",
+    "localization",
+    "complexity",
+    "randomisation",
+    "randomization",
+    "axiomatic",
+)
+
+#: A metric's direction as figures mark it: ↑ higher is better, ↓ lower is better, ↕ neither.
+DIRECTION_ARROWS: dict[str, str] = {"higher": "↑", "lower": "↓"}
+UNDIRECTED_MARK = "↕"
+
+
+def category_rank(category: str) -> tuple[int, str]:
+    """Sort key of a metric category: its place in :data:`CATEGORY_ORDER`, then alphabetical."""
+    key = str(category).strip().lower()
+    return (CATEGORY_ORDER.index(key), key) if key in CATEGORY_ORDER else (len(CATEGORY_ORDER), key)
 
 
 def _title(name: str) -> str:
@@ -164,6 +225,11 @@ def metric_labels(
     return _unique({entry: metric_label(entry, **specs.get(entry, {})) for entry in dict.fromkeys(entries)})
 
 
+def method_family(entry: str, specs: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """The family of a method entry (:data:`METHOD_FAMILIES` of its registry method, else ``"Other"``)."""
+    return METHOD_FAMILIES.get(registry_method(entry, specs), OTHER_FAMILY)
+
+
 def all_method_labels() -> list[str]:
     """Every display name a registry method can take (LRP once per composite), in registry order."""
     labels: list[str] = []
@@ -174,12 +240,16 @@ def all_method_labels() -> list[str]:
 
 __all__ = [
     "CONTROL_METHODS",
+    "FAMILY_ORDER",
     "LRP_COMPOSITE_NAMES",
     "LRP_DEFAULT_COMPOSITE",
+    "METHOD_FAMILIES",
     "METHOD_NAMES",
     "METRIC_NAMES",
+    "OTHER_FAMILY",
     "PRESET_NAMES",
     "all_method_labels",
+    "method_family",
     "method_label",
     "method_labels",
     "metric_label",

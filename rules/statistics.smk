@@ -1,0 +1,150 @@
+# Statistics over the whole run's per-image scores (scripts/xaibench/stats): every method against the
+# random and Sobel controls, metric health, Friedman tests and mean ranks, agreement between metrics and
+# with the ground-truth (localisation) ranking; and the run's provenance.
+
+
+rule statistics:
+    input:
+        scores="results/tables/scores.tsv",
+    output:
+        comparisons=report(
+            "results/tables/comparisons.tsv",
+            caption="../report/comparisons.rst",
+            category="Tables",
+        ),
+        health=report(
+            "results/tables/metric_health.tsv",
+            caption="../report/metric_health.rst",
+            category="Tables",
+        ),
+        friedman=report(
+            "results/tables/friedman.tsv",
+            caption="../report/friedman.rst",
+            category="Tables",
+        ),
+        ranks="results/tables/mean_ranks.tsv",
+        agreement="results/tables/metric_agreement.tsv",
+        anchored=report(
+            "results/tables/anchored_validity.tsv",
+            caption="../report/anchored_validity.rst",
+            category="Tables",
+        ),
+        beats_random="results/tables/beats_random.tsv",
+    log:
+        "logs/statistics.log",
+    benchmark:
+        "benchmarks/statistics.tsv"
+    conda:
+        "../envs/xaibench.yaml"
+    threads: 1
+    resources:
+        mem_mb=cpu_mem_mb,
+        runtime=30,
+    params:
+        controls=CONTROLS,
+        alpha=config["statistics"]["alpha"],
+        n_boot=config["statistics"]["n_boot"],
+        seed=config["seed"],
+    script:
+        "../scripts/statistics_tables.py"
+
+
+rule figure_method_ranks:
+    input:
+        scores="results/tables/scores.tsv",
+        summary="results/tables/summary.tsv",
+    output:
+        critical_differences=report(
+            "results/figures/ranks/{dataset}/{model}/critical_differences.png",
+            caption="../report/critical_differences.rst",
+            category="Figures",
+            subcategory="Method rankings",
+            labels={
+                "dataset": "{dataset}",
+                "model": "{model}",
+                "figure": "critical differences",
+            },
+        ),
+        critical_differences_pdf="results/figures/ranks/{dataset}/{model}/critical_differences.pdf",
+        forest=report(
+            "results/figures/ranks/{dataset}/{model}/forest.png",
+            caption="../report/forest.rst",
+            category="Figures",
+            subcategory="Method rankings",
+            labels={
+                "dataset": "{dataset}",
+                "model": "{model}",
+                "figure": "forest plot",
+            },
+        ),
+        forest_pdf="results/figures/ranks/{dataset}/{model}/forest.pdf",
+    log:
+        "logs/figures/ranks/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/figures/ranks/{dataset}/{model}.tsv"
+    conda:
+        "../envs/xaibench.yaml"
+    threads: 1
+    resources:
+        mem_mb=cpu_mem_mb,
+        runtime=15,
+    params:
+        alpha=config["statistics"]["alpha"],
+        method_specs={m: method_entry(m) for m in METHODS},
+        metric_specs=metric_specs,
+    script:
+        "../scripts/figure_method_ranks.py"
+
+
+rule figure_metric_agreement:
+    input:
+        agreement="results/tables/metric_agreement.tsv",
+    output:
+        png=report(
+            "results/figures/metric_agreement.png",
+            caption="../report/metric_agreement.rst",
+            category="Figures",
+            subcategory="Metrics",
+        ),
+        pdf="results/figures/metric_agreement.pdf",
+    log:
+        "logs/figures/metric_agreement.log",
+    benchmark:
+        "benchmarks/figures/metric_agreement.tsv"
+    conda:
+        "../envs/xaibench.yaml"
+    threads: 1
+    resources:
+        mem_mb=cpu_mem_mb,
+        runtime=15,
+    params:
+        metric_specs=metric_specs,
+    script:
+        "../scripts/figure_metric_agreement.py"
+
+
+rule provenance:
+    input:
+        scores="results/tables/scores.tsv",  # rewritten whenever the results change
+    output:
+        provenance=report(
+            "results/provenance.json",
+            caption="../report/provenance.rst",
+            category="Provenance",
+        ),
+    log:
+        "logs/provenance.log",
+    benchmark:
+        "benchmarks/provenance.tsv"
+    conda:
+        "../envs/xaibench.yaml"
+    threads: 1
+    resources:
+        mem_mb=cpu_mem_mb,
+        runtime=5,
+    params:
+        config=config,
+        workflow_dir=workflow.basedir,
+        device=config["device"],
+    script:
+        "../scripts/provenance.py"
