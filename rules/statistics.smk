@@ -29,7 +29,11 @@ rule statistics:
             caption="../report/anchored_validity.rst",
             category="Tables",
         ),
-        beats_random="results/tables/beats_random.tsv",
+        beats_random=report(
+            "results/tables/beats_random.tsv",
+            caption="../report/beats_random.rst",
+            category="Tables",
+        ),
     log:
         "logs/statistics.log",
     benchmark:

@@ -1,7 +1,7 @@
 """What produced a run's results: package versions, the workflow's git commit, the config as run, the
 platform and device, and the date (``results/provenance.json``; the report links it).
 
-Standard library only (plus torch, imported only to name the device), so the job stays cheap.
+Standard library only, so the job stays cheap.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -67,17 +68,16 @@ def git_state(folder: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def device_info(requested: str) -> dict[str, Any]:
-    """The configured device and what the machine offers (torch's view; no CUDA context is created)."""
-    import torch
-
-    info: dict[str, Any] = {
-        "configured": requested,
-        "cuda_available": torch.cuda.is_available(),
-        "torch_threads": torch.get_num_threads(),
-    }
-    if info["cuda_available"]:
-        info["cuda_devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-        info["cuda_version"] = torch.version.cuda
+    """The configured device and the GPUs the machine shows (``nvidia-smi -L``; no torch import, no CUDA
+    context: the device each job used is in its own outputs, e.g. test_metrics.json)."""
+    info: dict[str, Any] = {"configured": requested, "gpus": []}
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            listing = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=30, check=True)
+            info["gpus"] = listing.stdout.strip().splitlines()
+        except (OSError, subprocess.SubprocessError) as exc:
+            info["note"] = f"nvidia-smi failed: {exc}"
     return info
 
 
