@@ -349,6 +349,7 @@ def final_targets():
             "metric_health",
             "friedman",
             "mean_ranks",
+            "nemenyi",
             "metric_agreement",
             "anchored_validity",
             "beats_random",

@@ -23,6 +23,11 @@ rule statistics:
             category="Tables",
         ),
         ranks="results/tables/mean_ranks.tsv",
+        nemenyi=report(
+            "results/tables/nemenyi.tsv",
+            caption="../report/nemenyi.rst",
+            category="Tables",
+        ),
         agreement="results/tables/metric_agreement.tsv",
         anchored=report(
             "results/tables/anchored_validity.tsv",

@@ -1,5 +1,6 @@
-"""Rule statistics: every method against the controls, metric health, Friedman tests, mean ranks, metric
-agreement and agreement with the ground-truth ranking, from the run's long scores table."""
+"""Rule statistics: every method against the controls, metric health, Friedman tests, mean ranks, Nemenyi
+p-values of every method pair, metric agreement and agreement with the ground-truth ranking, from the run's
+long scores table."""
 
 from typing import TYPE_CHECKING
 
@@ -9,7 +10,7 @@ from xaibench.io import save_table
 from xaibench.logs import job_log
 from xaibench.stats import beats_control_counts, compare_to_controls, metric_health
 from xaibench.stats.agreement import anchored_validity, metric_agreement
-from xaibench.stats.rankings import friedman_tests, mean_ranks
+from xaibench.stats.rankings import friedman_tests, mean_ranks, pairwise_nemenyi
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -30,6 +31,7 @@ with job_log(snakemake.log[0]) as log:
     save_table(out.health, health)
     save_table(out.friedman, friedman_tests(scores, alpha=params.alpha))
     save_table(out.ranks, ranks)
+    save_table(out.nemenyi, pairwise_nemenyi(scores))
     save_table(out.agreement, metric_agreement(ranks))
     save_table(out.anchored, anchored_validity(scores, n_boot=params.n_boot, seed=params.seed))
     beats = beats_control_counts(comparisons, control=random)

@@ -299,6 +299,7 @@ def health_table(methods, base) -> pd.DataFrame:
     binary = {m: (rng.random(base.shape) < p).astype(float) for m, p in [("random", 0.5), ("good", 0.6)]}
     nan_heavy = {m: np.where(rng.random(base.shape) < 0.7, np.nan, v) for m, v in methods.items()}
     saturated = {"random": base, "good": zeros + 1, "same": zeros + 1, "shifted": zeros + 1}
+    axiom = {"random": binary["random"], "good": zeros + 1, "same": zeros, "shifted": zeros}  # pass/fail
     spread = (base - base.mean()) / base.std(ddof=1)
     table = pd.concat(
         [
@@ -307,6 +308,7 @@ def health_table(methods, base) -> pd.DataFrame:
             _long(binary, "binary"),
             _long(nan_heavy, "nan heavy"),
             _long(saturated, "saturated"),
+            _long(axiom, "axiom"),
             _long({"random": spread, "a": spread + 2.0}, "spread", "none"),
         ],
         ignore_index=True,
@@ -327,6 +329,7 @@ def test_health_columns(health_table, health):
         "binary",
         "nan heavy",
         "saturated",
+        "axiom",
         "spread",
     ]
     assert health.loc["good", "n_methods"] == 6 and health.loc["saturated", "n_methods"] == 4
@@ -352,7 +355,15 @@ def test_constant_metric(health):
 def test_few_values_is_a_warning(health):
     binary = health.loc["binary"]
     assert binary["n_distinct"] == 2 and "few values" in binary["flags"].split(", ")
-    assert binary["informative"] and "only 2 distinct values (0, 1)" in binary["reason"]
+    assert binary["informative"] and "a pass/fail score (0 or 1): its mean is a pass rate" in binary["reason"]
+
+
+def test_a_pass_fail_metric_with_pinned_methods_is_not_saturated(health):
+    """Methods that always fail (or pass) an axiom are pinned at 0 (or 1): for a 0/1 score that is what the
+    metric says about them, so it is no "saturated" metric (a continuous score pinned so would be)."""
+    axiom = health.loc["axiom"]
+    assert axiom["saturated_share"] == 0.5 and "saturated" not in axiom["flags"]
+    assert axiom["informative"] and "2 of 4 methods score 0 on every image" in axiom["reason"]
 
 
 def test_mostly_nonfinite_metric(health):

@@ -25,11 +25,13 @@ from xaibench.stats.agreement import (
 from xaibench.stats.rankings import (
     FRIEDMAN_COLUMNS,
     MEAN_RANK_COLUMNS,
+    NEMENYI_COLUMNS,
     category_rank_table,
     category_ranks,
     category_ranks_by_image,
     friedman_tests,
     mean_ranks,
+    pairwise_nemenyi,
     posthoc,
 )
 from xaibench.tables import SCORE_COLUMNS
@@ -177,6 +179,26 @@ def test_posthoc_is_nemenyi_and_ignores_the_orientation():
     nan_row.iloc[0, 0] = np.nan
     assert posthoc(nan_row).to_numpy() == pytest.approx(posthoc(wide.iloc[1:]).to_numpy(), abs=1e-12)
     assert np.isnan(posthoc(wide.iloc[:1]).loc["A", "B"])
+
+
+def test_pairwise_nemenyi_lists_every_pair_of_every_metric():
+    """One row per unordered method pair, p equal to scikit-posthocs' Nemenyi on the images, and the mean
+    ranks of each method: A > B > C on 20 images separates A from C (and not A from itself)."""
+    scores = table(strict_order(20), ["A", "B", "C"], n_replicates=2)
+    scores = pd.concat([scores, table(-strict_order(20), ["A", "B", "C"], metric="n")], ignore_index=True)
+    pairs = pairwise_nemenyi(scores)
+    assert list(pairs.columns) == NEMENYI_COLUMNS
+    assert pairs[["metric", "method_a", "method_b"]].values.tolist() == [
+        [m, a, b] for m in ("m", "n") for a, b in (("A", "B"), ("A", "C"), ("B", "C"))
+    ]
+    expected = np.asarray(scikit_posthocs.posthoc_nemenyi_friedman(strict_order(20)), dtype=float)
+    m = pairs[pairs["metric"] == "m"].set_index(["method_a", "method_b"])
+    assert m.loc[("A", "C"), "p_value"] == pytest.approx(expected[0, 2], abs=1e-12) and expected[0, 2] < 1e-3
+    assert m.loc[("A", "B"), "p_value"] == pytest.approx(expected[0, 1], abs=1e-12)
+    assert (m.loc[("A", "C"), "mean_rank_a"], m.loc[("A", "C"), "mean_rank_b"]) == (1.0, 3.0)
+    n = pairs[pairs["metric"] == "n"].set_index(["method_a", "method_b"])  # reversed scores: C best
+    assert (n.loc[("A", "C"), "mean_rank_a"], n.loc[("A", "C"), "mean_rank_b"]) == (3.0, 1.0)
+    assert (pairs["n_blocks"] == 20).all()
 
 
 def test_category_ranks_use_metrics_as_blocks():

@@ -151,11 +151,13 @@ def _random_separation(
     return tested, set(separated.itertuples(index=False, name=None))
 
 
-def _flags(row: dict[str, Any], pinned: int, compared: bool) -> list[str]:
+def _flags(row: dict[str, Any], pinned: int, compared: bool, binary: bool) -> list[str]:
     flags = []
     if row["constant"]:
         flags.append("constant")
-    if row["saturated_share"] >= SATURATED_SHARE and pinned >= 2:  # False for nan
+    # A pass/fail score (0/1 only) pins a method that always fails or always passes: that is what the
+    # axiom says about the method, not a metric without information (unless it is constant).
+    if row["saturated_share"] >= SATURATED_SHARE and pinned >= 2 and not binary:  # False for nan
         flags.append("saturated")
     if row["n_distinct"] <= FEW_VALUES:
         flags.append("few values")
@@ -180,6 +182,11 @@ def _reason(row: dict[str, Any], flags: list[str], facts: dict[str, Any], alpha:
             )
         if "few values" in flags and row["n_distinct"] == 0:
             parts.append("no finite score")
+        elif "few values" in flags and facts["binary"]:
+            parts.append(
+                f"a pass/fail score (0 or 1): its mean is a pass rate; {facts['pinned']} of "
+                f"{facts['scored']} methods score {facts['mode']} on every image"
+            )
         elif "few values" in flags:
             parts.append(f"only {row['n_distinct']} distinct values ({', '.join(facts['distinct'])})")
     if "mostly non-finite" in flags:
@@ -222,7 +229,8 @@ def _health_row(
         "separated_pairs": separated_share(values, alpha),
         "separates_random": info["direction"] != "none" and key in separation[1],
     }
-    flags = _flags(row, pinned, compared)
+    binary = len(distinct) == 2 and {float(v) for v in distinct} == {0.0, 1.0}
+    flags = _flags(row, pinned, compared, binary)
     row["flags"] = ", ".join(flags)
     row["informative"] = not any(f in DISQUALIFYING for f in flags)
     facts = {
@@ -232,6 +240,7 @@ def _health_row(
         "pinned": pinned,
         "scored": int(np.isfinite(means).sum()),
         "compared": compared,
+        "binary": binary,
     }
     row["reason"] = _reason(row, flags, facts, alpha)
     return row

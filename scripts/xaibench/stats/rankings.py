@@ -302,6 +302,37 @@ def posthoc(wide: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(p, index=methods, columns=methods)
 
 
+NEMENYI_COLUMNS: list[str] = [
+    *KEYS,
+    "method_a",
+    "method_b",
+    "mean_rank_a",
+    "mean_rank_b",
+    "n_blocks",
+    "p_value",
+]
+
+
+def pairwise_nemenyi(scores: pd.DataFrame) -> pd.DataFrame:
+    """Nemenyi post-hoc p-value of every pair of methods per (dataset, model, metric), over the complete
+    blocks (images) of the metric: :data:`NEMENYI_COLUMNS`, one row per unordered pair (method_a before
+    method_b in order of appearance), with both methods' mean ranks (1 = best)."""
+    rows = []
+    for (dataset, model, metric), blocks in block_scores(scores).items():
+        methods = [str(m) for m in blocks.ranks.columns]
+        if blocks.n_blocks == 0 or len(methods) < 2:
+            continue
+        p_values = posthoc(blocks.ranks).to_numpy(dtype=float)
+        means = blocks.ranks.mean(axis=0).to_numpy(dtype=float)
+        for i in range(len(methods)):
+            for j in range(i + 1, len(methods)):
+                rows.append(
+                    [dataset, model, metric, methods[i], methods[j], means[i], means[j], blocks.n_blocks,
+                     p_values[i, j]]
+                )  # fmt: skip
+    return pd.DataFrame(rows, columns=NEMENYI_COLUMNS)
+
+
 @dataclass(frozen=True)
 class CategoryRanks:
     """Ranks of the methods over the metrics of one category of one (dataset, model).
