@@ -62,6 +62,17 @@ _check_references(
 _check_references(
     "figures.curve_metrics", config["figures"]["curve_metrics"], METRICS, "metric"
 )
+for _key, _known, _what in (
+    ("datasets", DATASETS, "dataset"),
+    ("methods", METHODS, "method"),
+    ("metrics", METRICS, "metric"),
+):
+    _check_references(
+        f"meta_evaluation.{_key}",
+        config["meta_evaluation"][_key] or [],
+        _known,
+        _what,
+    )
 for _view in VIEWS_ON:
     if "methods" in config["views"][_view]:
         _check_references(
@@ -306,6 +317,32 @@ def curve_figures():
     return outputs
 
 
+def meta_evaluation_settings(wildcards):
+    """What meta_evaluate compares: the methods and metrics (entries) and the protocol's settings."""
+    meta = config["meta_evaluation"]
+    return canonical(
+        {
+            "methods": {m: method_entry(m) for m in meta["methods"] or METHODS},
+            "metrics": {
+                m: config["evaluate"]["metrics"][m] for m in meta["metrics"] or METRICS
+            },
+            "settings": {
+                **{
+                    k: meta[k]
+                    for k in ("k", "n_samples", "input_noise", "model_noise", "target")
+                },
+                "batch_size": config["evaluate"]["batch_size"],
+            },
+        }
+    )
+
+
+def meta_evaluation_files():
+    """Every per-pair table of meta_evaluate (none unless meta_evaluation.datasets names some)."""
+    chosen = set(config["meta_evaluation"]["datasets"])
+    return [f"results/meta_evaluation/{d}/{m}.tsv" for d, m in pairs() if d in chosen]
+
+
 def first_data(wildcards):
     """The first replicate's data of the dataset: the views' input."""
     return DATA_FILE.format(
@@ -363,8 +400,17 @@ def final_targets():
     )
     agreement = expand("results/figures/metric_agreement.{ext}", ext=("png", "pdf"))
     provenance = ["results/provenance.json"]
+    meta = ["results/tables/meta_evaluation.tsv"] if meta_evaluation_files() else []
     return (
-        figures + curves + tables + onnx + statistics + ranks + agreement + provenance
+        figures
+        + curves
+        + tables
+        + onnx
+        + statistics
+        + ranks
+        + agreement
+        + provenance
+        + meta
     )
 
 

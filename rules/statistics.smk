@@ -157,3 +157,51 @@ rule provenance:
         device=config["device"],
     script:
         "../scripts/provenance.py"
+
+
+rule meta_evaluate:
+    input:
+        data=first_data,
+        weights=first_weights,
+    output:
+        table="results/meta_evaluation/{dataset}/{model}.tsv",
+    log:
+        "logs/meta_evaluation/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/meta_evaluation/{dataset}/{model}.tsv"
+    conda:
+        "../envs/xaibench.yaml"
+    threads: 1
+    resources:
+        mem_mb=gpu_mem_mb,
+        runtime=120,
+        gpu=gpu_count,
+    params:
+        spec=meta_evaluation_settings,
+        seed=first_replicate,
+        device=config["device"],
+    script:
+        "../scripts/meta_evaluate.py"
+
+
+rule meta_evaluation_table:
+    input:
+        tables=meta_evaluation_files(),
+    output:
+        table=report(
+            "results/tables/meta_evaluation.tsv",
+            caption="../report/meta_evaluation.rst",
+            category="Tables",
+        ),
+    log:
+        "logs/meta_evaluation.log",
+    benchmark:
+        "benchmarks/meta_evaluation.tsv"
+    conda:
+        "../envs/xaibench.yaml"
+    threads: 1
+    resources:
+        mem_mb=cpu_mem_mb,
+        runtime=10,
+    script:
+        "../scripts/meta_evaluation_table.py"

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # training, explanation, evaluation and the views that want one (registry: gpu=True) ask for a GPU, and so
 # does views (every view of a pair in one job) when one of its views does; data, aggregation, figures and the
 # other views do not
-GPU_RULES = {"train_model", "explain", "evaluate"} | {f"view_{v}" for v in VIEWS if VIEWS.get(v).gpu}
+GPU_RULES = {"train_model", "explain", "evaluate", "meta_evaluate"}
+GPU_RULES |= {f"view_{v}" for v in VIEWS if VIEWS.get(v).gpu}
 GPU_RULES |= {"views"} if any(VIEWS.get(v).gpu for v in VIEWS) else set()
 RULES = {name: rule for name, rule in workflow_rules().items() if name != "all"}
 RULE_TEXT = {smk.name: smk.read_text() for smk in sorted((ROOT / "rules").glob("*.smk"))}

@@ -192,6 +192,8 @@ def _minimal_with_replicates(folder: Path) -> tuple[Path, dict]:
     config = yaml.safe_load(MINIMAL_CONFIG.read_text())
     config["replicates"] = [0, 1]
     config["explain"]["n_samples"] = 8
+    # the MetaQuantus protocol on the one dataset, at its smallest: 1 perturbation per test and mode
+    config["meta_evaluation"] = {"datasets": list(config["datasets"]), "k": 1, "n_samples": 8}
     path = folder / "minimal_replicates.yaml"
     path.write_text(yaml.safe_dump(config))
     return path, config
@@ -250,6 +252,22 @@ def test_replicates_differ_and_the_summary_pools_them(minimal_run):
     provenance = json.loads((folder / "results/provenance.json").read_text())
     assert provenance["config"]["replicates"] == [0, 1]
     assert provenance["packages"]["torch"] == "2.14.1"
+
+
+@pytest.mark.slow
+def test_meta_evaluation_rule_writes_every_criterion_of_every_metric(minimal_run):
+    """meta_evaluation.datasets switches the rule on: per metric and test (IPT, MPT, their mean) the four
+    MetaQuantus criteria in [0, 1] and MC, their mean (the library's tests check the values)."""
+    folder, _, config = minimal_run
+    table = pd.read_csv(folder / "results/tables/meta_evaluation.tsv", sep="\t")
+    assert set(table["metric"]) == set(config["evaluate"]["metrics"])
+    assert set(table["test"]) == {"IPT", "MPT", "mean"} and set(table["replicate"]) == {0}
+    wide = table.pivot_table(index=["metric", "test"], columns="criterion", values="value", dropna=False)
+    values = wide[["IAC_NR", "IAC_AR", "IEC_NR", "IEC_AR"]]
+    assert (values.isna() | ((values >= 0) & (values <= 1))).all().all()
+    assert values.notna().any(axis=1).all()  # NaN only where a mode kept no image (no flip, no pair)
+    per_test = wide.index.get_level_values("test") != "mean"
+    np.testing.assert_allclose(wide["MC"][per_test], values[per_test].mean(axis=1), rtol=1e-12)
 
 
 @pytest.mark.slow

@@ -474,3 +474,43 @@ def meta_evaluate(
                     }
                 )
     return pd.DataFrame(rows)
+
+
+def meta_evaluate_pair(
+    data_path: str,
+    weights_path: str,
+    *,
+    methods: dict[str, dict],
+    metrics: dict[str, dict],
+    settings: dict[str, Any],
+    ids: dict[str, Any],
+    seed: int,
+    device: str = "auto",
+) -> pd.DataFrame:
+    """:func:`meta_evaluate` on a stored (dataset, model): the seeded evaluation subset of ``n_samples`` test
+    images (``settings``: n_samples, k, input_noise, model_noise, target, batch_size), the table prefixed
+    with the ``ids`` columns (dataset, model, replicate)."""
+    from xaibench.datasets import evaluation_subset
+    from xaibench.pairs import load_pair
+
+    pair = load_pair(data_path, weights_path, device)
+    idx = evaluation_subset(pair.dataset, int(settings["n_samples"]), seed)
+    masks = None if pair.dataset.masks is None else pair.dataset.masks[idx]
+    table = meta_evaluate(
+        pair.model,
+        pair.dataset.images[idx],
+        pair.dataset.labels[idx],
+        masks,
+        methods=methods,
+        metrics=metrics,
+        k=int(settings["k"]),
+        input_noise=tuple(settings["input_noise"]),
+        model_noise=tuple(settings["model_noise"]),
+        target=settings["target"],
+        batch_size=int(settings["batch_size"]),
+        seed=seed,
+        device=pair.device,
+    )
+    for position, (column, value) in enumerate(ids.items()):
+        table.insert(position, column, value)
+    return table
