@@ -491,6 +491,18 @@ def test_metric_agreement_figure(tmp_path):
     assert height <= 1.5 * width
 
 
+def test_agreement_figure_groups_metrics_in_the_category_order_of_every_figure():
+    """Faithfulness before localisation before complexity, as in the heatmap and the forest plots, whatever
+    order the agreement table lists them in (it sorts metric names: localisation metrics came first)."""
+    from xaibench.figures.ranks import _metric_order
+
+    names = ["auc", "pointing_game", "sparseness", "pixel_flipping"]
+    matrix = pd.DataFrame(np.eye(4), index=names, columns=names)
+    categories = {"auc": "Localisation", "pointing_game": "Localisation", "sparseness": "Complexity"}
+    categories["pixel_flipping"] = "Faithfulness"
+    assert _metric_order([matrix], categories) == ["pixel_flipping", "auc", "pointing_game", "sparseness"]
+
+
 def test_modules_import_light(heavy_imports):
     modules = "xaibench.stats.agreement, xaibench.figures.ranks"  # agreement imports rankings
     assert heavy_imports(modules, ("torch", "scipy", "scikit_posthocs", "seaborn")) == []

@@ -37,7 +37,13 @@ from matplotlib.colors import Normalize
 from matplotlib.patches import Rectangle
 
 from xaibench.figures.common import DIVERGING_CMAP, PathLike, method_styles, new_figure, save_figure
-from xaibench.figures.names import CONTROL_METHODS, method_labels, metric_labels, registry_method
+from xaibench.figures.names import (
+    CONTROL_METHODS,
+    category_rank,
+    method_labels,
+    metric_labels,
+    registry_method,
+)
 
 #: Font sizes (points): labels and ticks, panel titles, figure title.
 TEXT, PANEL_TITLE, TITLE = 7.0, 8.5, 10.0
@@ -324,10 +330,11 @@ def _tau_text(tau: float) -> str:
 
 
 def _metric_order(matrices: Iterable[pd.DataFrame], categories: Mapping[str, str] | None) -> list[str]:
+    """Every metric of the matrices, grouped by category in the order every figure uses (names.CATEGORY_ORDER,
+    as the heatmap and the forest plots), order of appearance within a category."""
     metrics = list(dict.fromkeys(str(m) for matrix in matrices for m in matrix.index))
     if categories:
-        groups = list(dict.fromkeys(str(categories.get(m, "")) for m in metrics))
-        metrics.sort(key=lambda m: groups.index(str(categories.get(m, ""))))
+        metrics.sort(key=lambda m: category_rank(str(categories.get(m, ""))))
     return metrics
 
 
