@@ -17,6 +17,7 @@ include: "rules/train.smk"
 include: "rules/explain.smk"
 include: "rules/evaluate.smk"
 include: "rules/statistics.smk"
+include: "rules/claims.smk"
 include: "rules/figures.smk"
 include: "rules/views.smk"
 

@@ -8,6 +8,7 @@ sys.path.insert(0, f"{workflow.basedir}/scripts")
 # (the path above first; xaibench.views is light: no torch or matplotlib at parse time)
 from xaibench.config import check_config, configured_defaults  # noqa: E402
 from xaibench.views import VIEWS  # noqa: E402
+from xaibench.claims.parts import PARTS  # noqa: E402
 
 check_config(
     config, f"{workflow.basedir}/config/schema.yaml"
@@ -401,6 +402,12 @@ def final_targets():
     agreement = expand("results/figures/metric_agreement.{ext}", ext=("png", "pdf"))
     provenance = ["results/provenance.json"]
     meta = ["results/tables/meta_evaluation.tsv"] if meta_evaluation_files() else []
+    claims = ["results/tables/claims.tsv", "results/figures/claims.png"]
+    claims += expand(
+        "results/figures/object_parts/{pair}/parts.{ext}",
+        pair=part_pairs(),
+        ext=("png", "pdf"),
+    )
     return (
         figures
         + curves
@@ -411,6 +418,7 @@ def final_targets():
         + agreement
         + provenance
         + meta
+        + claims
     )
 
 
@@ -504,6 +512,73 @@ def view_targets():
             targets += expand(list(getattr(rules, f"view_{view}").output), zip, **ids)
         targets += list(getattr(rules, view).output)
     return targets
+
+
+# ---- claims (rules/claims.smk)
+
+
+def view_pair_tables(view, table):
+    """Every pair's per-image table ``table`` of a view (first replicate), e.g. the adversarial view's
+    similarity.tsv; none when the view is off."""
+    if view not in VIEWS_ON:
+        return []
+    spec = VIEWS.get(view)
+    return paths(
+        run_files(
+            f"results/views/{view}/{{dataset}}/{{model}}/{spec.tables[table]}",
+            first_only=True,
+        )
+    )
+
+
+def part_pairs():
+    """'{dataset}/{model}' of every pair whose dataset's generator has a part geometry (PARTS)."""
+    return [
+        f"{d}/{m}" for d, m in pairs() if config["datasets"][d]["generator"] in PARTS
+    ]
+
+
+def dataset_generator(wildcards):
+    """The dataset's generator (datasets.<name>.generator)."""
+    return config["datasets"][wildcards.dataset]["generator"]
+
+
+def part_runs(wildcards):
+    """Replicate -> [its dataset file, method -> explanation file] of the pair (rule object_parts)."""
+    data = DATA[wildcards.dataset][wildcards.model]
+    maps = EXPLANATIONS[wildcards.dataset][wildcards.model]
+    return {r: [data[r], maps[r]] for r in replicates(wildcards.dataset)}
+
+
+def part_files(wildcards):
+    """The dataset and explanation files of every replicate of the pair."""
+    runs = part_runs(wildcards).values()
+    return [data for data, _ in runs] + [p for _, maps in runs for p in paths(maps)]
+
+
+def claims_inputs():
+    """Named inputs of rule claims: every table a claim may read that this run makes (a claim's ``needs``
+    names them; one the run lacks makes its claim "not tested")."""
+    inputs = {
+        "scores": "results/tables/scores.tsv",
+        "comparisons": "results/tables/comparisons.tsv",
+    }
+    if part_pairs():
+        inputs["parts"] = expand(
+            "results/claims/parts/{pair}/summary.tsv", pair=part_pairs()
+        )
+    if "occlusion_sweep" in VIEWS_ON:
+        inputs["occlusion_sweep"] = "results/tables/views/occlusion_sweep.tsv"
+    # per-image tables of views whose gathered table is a summary
+    if view_pair_tables("cascading_randomisation", "similarity"):
+        inputs["cascading_randomisation_similarity"] = view_pair_tables(
+            "cascading_randomisation", "similarity"
+        )
+    if view_pair_tables("adversarial", "noise_pairs"):
+        inputs["adversarial_noise_pairs"] = view_pair_tables(
+            "adversarial", "noise_pairs"
+        )
+    return inputs
 
 
 # ---- resources

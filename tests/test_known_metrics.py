@@ -58,6 +58,16 @@ Per metric (sample values in brackets, "." = Quantus direct only):
   = own definition (explain the model f(x' - shift) at x' = x + shift, compare at 1e-4 of max|a|); every
   score is exactly 0 or 1 (a rate over images). Not Quantus direct: Quantus 0.6.0's InputInvariance is the
   bug the wrapper's subclass fixes.
+* mask_iou, mask_dice (seed 000, xaibench's own: no Quantus reference): hand-counted overlaps of the region
+  |a| >= threshold * max|a| with the mask, maps [mask, 10 of the mask's 20 pixels + 10 outside, 1 - mask,
+  -2 on the mask + 3 pixels outside at exactly half of max|a| (counted) + 4 just below, any map with an empty
+  mask]: IoU [1, 1/3, 0, 12/15, NaN], Dice [1, 1/2, 0, 24/27, NaN]; threshold 1: the last is 1.
+* gaussian_spread, gaussian_mass_1sigma, gaussian_mass_2sigma, heatmap_modes (seed 000, own): maps [one
+  pixel, 6x6 checkerboard of +-1, a row of -1, -1 and 0.8 at two points 5 and 4 pixels apart, all zero]:
+  spread det(S + I/12)^(1/4) / 8 = [1/(8 sqrt 12), sqrt(3)/8, sqrt(2/3)/8, ((p q 41 + 1/12)/12)^(1/4)/8 with
+  p = 5/9, q = 4/9, NaN], mass in the 1-sigma ellipse [1, 12/36, 4/8, 5/9, NaN], in the 2-sigma ellipse [1,
+  32/36, 1, 1, NaN], modes [1, 1, 1, 2, NaN] (also unsmoothed; min_height 0.9: [1, 1, 1, 1, NaN]); the zero
+  map is NaN with a note.
 """
 
 from __future__ import annotations
@@ -749,6 +759,121 @@ def _non_sensitivity(evaluate: Callable) -> None:
     )
 
 
+# --- cases: seed 000 (xaibench's own metrics, no Quantus reference) ----------------------------------------
+
+
+@functools.cache
+def _overlap_batch() -> Batch:
+    """Five 8x8 maps and masks: [map = mask, 10 of the mask's 20 pixels + 10 outside, 1 - mask, a signed map
+    (-2 on the 12 mask pixels, 3 pixels outside at exactly half of max|a|, 4 just below), any map with an
+    empty mask]."""
+    s = np.zeros((5, 1, 8, 8), dtype=bool)
+    a = np.zeros((5, 1, 8, 8))
+    s[0, 0, 1:4, 1:4] = True
+    a[0] = s[0]
+    s[1, 0, 4:8, 2:7] = True
+    a[1, 0, 2:6, 2:7] = 1.0
+    a[1, 0, 0, :] = 0.2
+    s[2, 0, 0:2, :] = True
+    a[2] = 1.0 - s[2]
+    s[3, 0, 3:7, 3:6] = True
+    a[3][s[3]] = -2.0
+    a[3, 0, 0, 0:3] = 1.0
+    a[3, 0, 1, 0:4] = 0.999
+    a[4] = PATTERN
+    return Batch(_cnn(), _images(5), np.array([0, 1, 2, 1, 0]), a, s=s)
+
+
+# (threshold 0.5, threshold 1.0) per overlap metric
+OVERLAP_KNOWN = {
+    "mask_iou": ([1, 1 / 3, 0, 12 / 15, np.nan], [1, 1 / 3, 0, 1, np.nan]),
+    "mask_dice": ([1, 1 / 2, 0, 24 / 27, np.nan], [1, 1 / 2, 0, 1, np.nan]),
+}
+
+
+def _overlap(name: str) -> Callable:
+    """A case for mask_iou/mask_dice: the hand-counted IoU/Dice of the region |a| >= threshold * max|a|."""
+    half, whole = OVERLAP_KNOWN[name]
+
+    def case(evaluate: Callable) -> None:
+        batch = _overlap_batch()
+        pinned = {"threshold": 0.5, "abs": True, "normalise": False}
+        _check(evaluate, name, batch, lambda record: np.array(half), pinned=pinned, atol=1e-12)
+        _check(
+            evaluate,
+            name,
+            batch,
+            lambda record: np.array(whole),
+            params={"threshold": 1.0},
+            pinned={**pinned, "threshold": 1.0},
+            key=f"{name}/1.0",
+        )
+
+    return case
+
+
+@functools.cache
+def _gaussian_batch() -> Batch:
+    """Five 8x8 maps: [one pixel, a 6x6 checkerboard of +-1, a row of -1, -1 at (1, 1) and 0.8 at (6, 5),
+    all zero]."""
+    a = np.zeros((5, 1, 8, 8))
+    a[0, 0, 2, 5] = 1.0
+    a[1, 0, 1:7, 1:7] = np.where(np.add.outer(np.arange(6), np.arange(6)) % 2 == 0, 1.0, -1.0)
+    a[2, 0, 3, :] = -1.0
+    a[3, 0, 1, 1], a[3, 0, 6, 5] = -1.0, 0.8
+    return Batch(_cnn(), _images(5), np.array([0, 1, 2, 1, 0]), a)
+
+
+def _two_point_spread() -> float:
+    """Weights 5/9, 4/9 at offset (5, 4): covariance eigenvalues p q 41 + 1/12 and 1/12 (regularised)."""
+    return ((5 / 9 * 4 / 9 * 41 + 1 / 12) / 12) ** 0.25 / 8
+
+
+# Per sample of _gaussian_batch; the all-zero map is NaN. Spread: det(S + I/12)^(1/4) / 8 = 1/sqrt(12) for one
+# pixel, sqrt(36/12) for the 6x6 block, sqrt(sqrt(1/12 * 64/12)) for the row. Mass in the 1-sigma ellipse:
+# the block's 12 central pixels of 36, the row's 4 central pixels, the two points' heavier point (5/9); in
+# the 2-sigma ellipse: the block without its 4 corners. Modes: the block and the row are plateaus.
+GAUSSIAN_KNOWN = {
+    "gaussian_spread": [
+        1 / (8 * np.sqrt(12)),
+        np.sqrt(3) / 8,
+        np.sqrt(2 / 3) / 8,
+        _two_point_spread(),
+        np.nan,
+    ],
+    "gaussian_mass_1sigma": [1, 1 / 3, 1 / 2, 5 / 9, np.nan],
+    "gaussian_mass_2sigma": [1, 8 / 9, 1, 1, np.nan],
+    "heatmap_modes": [1, 1, 1, 2, np.nan],
+}
+
+
+def _gaussian(name: str) -> Callable:
+    """A case for the Gaussian-shape metrics: hand-computed moments of hand-made maps."""
+
+    def case(evaluate: Callable) -> None:
+        batch = _gaussian_batch()
+        pinned = {"abs": True, "normalise": False}
+        if name == "heatmap_modes":
+            pinned.update(sigma=1.0, min_height=0.5)
+        result = _check(
+            evaluate, name, batch, lambda record: np.array(GAUSSIAN_KNOWN[name]), pinned=pinned, atol=1e-12
+        )
+        assert "1 constant attribution map" in result.note
+        if name == "heatmap_modes":  # unsmoothed: the same; min_height 0.9 drops the second point (0.8)
+            for params, known in (({"sigma": 0.0}, [1, 1, 1, 2]), ({"min_height": 0.9}, [1, 1, 1, 1])):
+                _check(
+                    evaluate,
+                    name,
+                    batch,
+                    lambda record, known=known: np.array([*known, np.nan]),
+                    params=params,
+                    pinned={**pinned, **params},
+                    key=f"{name}/{params}",
+                )
+
+    return case
+
+
 # --- registry of cases --------------------------------------------------------------------------------
 
 
@@ -784,6 +909,12 @@ CASES: dict[str, Callable[[Callable], None]] = {
     "completeness": _completeness,
     "non_sensitivity": _non_sensitivity,
     "input_invariance": _input_invariance,
+    "mask_iou": _overlap("mask_iou"),
+    "mask_dice": _overlap("mask_dice"),
+    "gaussian_spread": _gaussian("gaussian_spread"),
+    "gaussian_mass_1sigma": _gaussian("gaussian_mass_1sigma"),
+    "gaussian_mass_2sigma": _gaussian("gaussian_mass_2sigma"),
+    "heatmap_modes": _gaussian("heatmap_modes"),
 }
 
 

@@ -85,6 +85,13 @@ EXPECTED_CATEGORY_DIRECTION: dict[str, tuple[str, str]] = {
     "completeness": ("Axiomatic", "lower"),  # Sundararajan et al. 2017: error of sum(a) vs f(x) - f(0)
     "non_sensitivity": ("Axiomatic", "lower"),  # Nguyen & Martinez 2020: share of violating pixels
     "input_invariance": ("Axiomatic", "higher"),  # Kindermans et al. 2017: 1 = invariant
+    # seed 000 (Brodzicki et al.): xaibench's own definitions (metrics/overlap.py, metrics/gaussian.py)
+    "mask_iou": ("Localisation", "higher"),  # Jaworek-Korjakowska et al. 2021: overlap with the mask
+    "mask_dice": ("Localisation", "higher"),
+    "gaussian_spread": ("Complexity", "lower"),  # SafeSO 2021: spread of the map as a 2-D Gaussian
+    "gaussian_mass_1sigma": ("Complexity", "none"),  # tail weight: neither direction is better
+    "gaussian_mass_2sigma": ("Complexity", "none"),
+    "heatmap_modes": ("Complexity", "lower"),  # 1 = one bump, as a Gaussian
 }
 
 
@@ -95,7 +102,12 @@ def test_category_and_direction_match_the_literature(name):
     assert (info["category"], info["direction"]) == EXPECTED_CATEGORY_DIRECTION[name]
     # Quantus's own class attribute agrees, except for the documented overrides: AOPC, and completeness's
     # error (Quantus: 1 = exactly complete; with score "pass" xaibench's direction is Quantus's again).
-    overrides = {"region_perturbation": "lower", "completeness": "higher"}
+    overrides = {
+        "region_perturbation": "lower",
+        "completeness": "higher",
+        "gaussian_mass_1sigma": "lower",  # Quantus's Complexity class; a mass share has no better direction
+        "gaussian_mass_2sigma": "lower",
+    }
     assert info["quantus_direction"] == overrides.get(name, info["direction"])
 
 

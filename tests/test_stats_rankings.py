@@ -478,7 +478,7 @@ def test_metric_agreement_figure(tmp_path):
     rng = np.random.default_rng(8)
     matrices = {}
     for k in range(4):
-        tau = np.clip(rng.normal(scale=0.5, size=(20, 20)), -1, 1)
+        tau = np.clip(rng.normal(scale=0.5, size=(len(metrics), len(metrics))), -1, 1)
         tau = (tau + tau.T) / 2
         np.fill_diagonal(tau, 1.0)
         matrices[f"dataset {k} / model"] = pd.DataFrame(tau, index=metrics, columns=metrics)

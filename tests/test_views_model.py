@@ -308,6 +308,7 @@ def adv_out(trained):
 def test_adversarial_job_tables(adv_out):
     out = adv_out
     sim = out["similarity"]
+    sim = sim[~sim["attack"].str.startswith("noise_")]  # the noise controls: test_noise_rows_pair_...
     assert len(sim) == 4 * 2 * 2 and set(sim["method"]) == {"saliency", "gradcam"}
     grad = sim[sim["method"] == "gradcam"]
     assert grad["note"].str.contains("not applicable").all() and grad["ssim"].isna().all()
@@ -326,6 +327,166 @@ def test_adversarial_job_tables(adv_out):
     rows = adv.heatmap_rows(out, 2)
     assert len(rows["rows"]) == len(rows["clean"]) == 4  # 2 per attack
     assert {"ssim:saliency", "spearman:gradcam"} <= set(rows["rows"].columns)
+
+
+# ---- noise control ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("attack", ["fgsm", "pgd"])
+def test_noise_has_the_attacks_budget_and_keeps_the_prediction(trained, attack):
+    import zlib
+
+    _, model, x, _ = trained
+    res = adv.find_flips(model, x, attack, adv.epsilon_grid(0.002, 0.5, 10), (0.0, 1.0), pgd_steps=5)
+    assert res.flipped.any()
+    samples = np.arange(100, 100 + len(x))
+    noise = adv.noise_control(model, x, res.epsilon, (0.0, 1.0), samples, seed=3, key=attack, draws=10)
+    with torch.no_grad():
+        pred = model(noise.noisy).argmax(1).numpy()
+    np.testing.assert_array_equal(noise.pred, pred)
+    found = noise.found
+    assert found.any() and (noise.draws == 1).any()  # the seeding check below runs
+    assert (pred[found] == res.pred_before[found]).all()  # a kept draw does not flip the prediction
+    unlucky = res.flipped & ~found  # every draw flipped: the last one is kept, and said so
+    assert (pred[unlucky] != res.pred_before[unlucky]).all() and (noise.draws[unlucky] == 10).all()
+    assert not found[~res.flipped].any() and (noise.draws[~res.flipped] == 0).all()
+    torch.testing.assert_close(noise.noisy[~res.flipped], x[~res.flipped], rtol=0, atol=0)  # left alone
+    delta = (noise.noisy - x).numpy()
+    noisy = noise.noisy.numpy()
+    for i in np.flatnonzero(res.flipped):
+        eps = res.epsilon[i]
+        inside = (noisy[i] > 0) & (noisy[i] < 1)  # not clipped to the data range
+        assert inside.mean() > 0.5
+        # ±ε exactly, up to float32 rounding of x + ε - x
+        np.testing.assert_allclose(np.abs(delta[i][inside]), eps, rtol=0, atol=1e-6)
+        assert np.abs(delta[i]).max() == pytest.approx(eps, abs=1e-6)  # the attack's L∞ norm
+        assert (np.abs(delta[i][~inside]) <= eps + 1e-6).all()  # clipped: at most ε
+        signs = np.sign(delta[i][inside])
+        assert 0.4 < (signs > 0).mean() < 0.6  # random signs
+        if noise.draws[i] == 1:  # the first draw of the sample's own generator: seeded per image
+            rng = np.random.default_rng([3, int(samples[i]), zlib.crc32(attack.encode())])
+            first = (rng.integers(0, 2, size=x.shape[1:]) * 2 - 1).astype(np.float32)
+            expected = torch.clamp(x[i] + torch.from_numpy(first) * torch.tensor(eps, dtype=x.dtype), 0, 1)
+            torch.testing.assert_close(noise.noisy[i], expected, rtol=0, atol=0)
+    # each sample's noise depends on its seed, not on the batch
+    part = adv.noise_control(model, x[2:], res.epsilon[2:], (0.0, 1.0), samples[2:], seed=3, key=attack)
+    torch.testing.assert_close(part.noisy, noise.noisy[2:], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="noise_draws"):
+        adv.noise_control(model, x, res.epsilon, (0.0, 1.0), samples, seed=3, key=attack, draws=0)
+
+
+def test_noise_rows_pair_one_to_one_with_flipped_attack_rows(adv_out):
+    sim = adv_out["similarity"]
+    is_noise = sim["attack"].str.startswith("noise_")
+    attacked, noise = sim[~is_noise], sim[is_noise]
+    assert not is_noise[: len(attacked)].any()  # the attacks' rows first, as before
+    assert list(sim.columns[:10]) == [
+        "sample", "attack", "method", "epsilon", "flipped", "target_before", "target_after", "ssim",
+        "spearman", "note",
+    ]  # fmt: skip
+    flipped = attacked[attacked["flipped"]]
+    assert len(flipped) and len(noise) == len(flipped)
+    np.testing.assert_array_equal(noise["attack"], "noise_" + noise["matched_attack"])
+    key = ["sample", "method", "attack"]
+    merged = flipped.merge(
+        noise.assign(attack=noise["matched_attack"]), on=key, suffixes=("", "_n"), validate="one_to_one"
+    )
+    assert len(merged) == len(flipped)  # every flipped (sample, method, attack) has exactly one noise row
+    np.testing.assert_array_equal(merged["epsilon_n"], merged["epsilon"])
+    # the noise has the attack's L∞ norm; the attack at most that
+    np.testing.assert_allclose(merged["linf_n"], merged["epsilon"], rtol=0, atol=1e-6)
+    assert (merged["linf"] <= merged["epsilon"] + 1e-5).all()
+    assert (attacked["noise_draws"] == 0).all() and noise["noise_draws"].between(1, 10).all()
+    kept = ~noise["note"].str.contains("noise draws flipped")
+    assert (noise.loc[kept, "target_after"] == noise.loc[kept, "target_before"]).all()
+    unlucky = noise[noise["note"].str.contains("all 10 noise draws flipped")]
+    assert unlucky["ssim"].isna().all() and unlucky["spearman"].isna().all()
+    sal = noise[(noise["method"] == "saliency") & noise["note"].eq("")]
+    assert len(sal) and sal["ssim"].notna().all() and sal["spearman"].notna().all()
+    refused = noise[noise["method"] == "gradcam"]  # not applicable: a paired row all the same, with the note
+    assert refused["note"].str.contains("not applicable").all() and refused["ssim"].isna().all()
+    for attack in ("fgsm", "pgd"):
+        draws = adv_out["arrays"][f"noise_{attack}_draws"]
+        maps = adv_out["arrays"][f"noise_{attack}_saliency_after"]
+        assert maps.shape == adv_out["arrays"][f"{attack}_saliency_after"].shape
+        assert np.isnan(maps[draws == 0]).all()
+    summary = adv.summarise_similarity(sim).set_index(["attack", "method"])
+    for attack in ("fgsm", "pgd"):  # the noise control is an "attack" of its own, on the flipped samples
+        n_flipped = summary.at[(attack, "saliency"), "n_flipped"]
+        assert summary.at[(f"noise_{attack}", "saliency"), "n"] == n_flipped
+        assert summary.at[(f"noise_{attack}", "saliency"), "median_epsilon"] == pytest.approx(
+            summary.at[(attack, "saliency"), "median_epsilon"], nan_ok=True
+        )
+    pairs = adv.attack_vs_noise(sim)
+    assert len(pairs) == len(flipped)
+    one = pairs[(pairs["method"] == "saliency") & pairs["ssim_noise"].notna()].iloc[0]
+    mine = sim[(sim["sample"] == one["sample"]) & (sim["method"] == one["method"])].set_index("attack")
+    assert one["spearman_attack"] == mine.at[one["attack"], "spearman"]
+    assert one["ssim_noise"] == mine.at[f"noise_{one['attack']}", "ssim"]
+
+
+def test_attack_vs_noise_on_a_hand_made_table():
+    rows = [
+        # sample, attack, method, epsilon, flipped, ssim, spearman, note
+        (0, "fgsm", "saliency", 0.01, True, 0.2, 0.1, ""),
+        (0, "noise_fgsm", "saliency", 0.01, True, 0.9, 0.8, ""),
+        (1, "fgsm", "saliency", np.nan, False, 0.7, 0.6, ""),  # not flipped: no noise row, no pair
+        (2, "fgsm", "saliency", 0.02, True, 0.5, 0.5, ""),
+        (2, "noise_fgsm", "saliency", 0.02, True, np.nan, np.nan, "all 10 noise draws flipped it"),
+        (0, "pgd", "saliency", 0.005, True, 0.6, 0.7, ""),
+        (0, "noise_pgd", "saliency", 0.005, True, 0.4, 0.3, ""),  # the attack changes it *less* than noise
+        (0, "fgsm", "gradcam", 0.01, True, 0.3, -0.2, ""),
+        (0, "noise_fgsm", "gradcam", 0.01, True, 0.8, 0.9, ""),
+    ]
+    table = pd.DataFrame(
+        rows, columns=["sample", "attack", "method", "epsilon", "flipped", "ssim", "spearman", "note"]
+    )
+    table["matched_attack"] = table["attack"].str.removeprefix("noise_")
+    table["noise_draws"] = np.where(table["attack"].str.startswith("noise_"), 1, 0)
+    gathered = pd.concat([table.assign(dataset="d", model="m1"), table.assign(dataset="d", model="m2")])
+    for similarity in (table, table.drop(columns=["matched_attack", "noise_draws"]), gathered):
+        pairs = adv.attack_vs_noise(similarity)
+        # (0, saliency, fgsm), (2, saliency, fgsm), (0, saliency, pgd), (0, gradcam, fgsm) per model
+        assert len(pairs) == 4 * (2 if "model" in similarity else 1)
+        got = pairs.set_index(["sample", "method", "attack"]).loc[lambda d: ~d.index.duplicated()]
+        assert got.at[(0, "saliency", "fgsm"), "spearman_diff"] == pytest.approx(0.8 - 0.1)
+        assert got.at[(0, "saliency", "fgsm"), "ssim_diff"] == pytest.approx(0.9 - 0.2)
+        assert got.at[(0, "saliency", "pgd"), "spearman_diff"] == pytest.approx(0.3 - 0.7)  # negative
+        assert got.at[(0, "gradcam", "fgsm"), "spearman_diff"] == pytest.approx(0.9 + 0.2)
+        assert got.at[(0, "gradcam", "fgsm"), "spearman_attack"] == -0.2
+        assert got.at[(0, "gradcam", "fgsm"), "spearman_noise"] == 0.9
+        assert got.at[(0, "saliency", "pgd"), "epsilon"] == 0.005
+        assert np.isnan(got.at[(2, "saliency", "fgsm"), "spearman_diff"])
+        assert "noise draws flipped" in got.at[(2, "saliency", "fgsm"), "note"]
+    assert {"dataset", "model"} <= set(pairs.columns) and set(pairs["model"]) == {"m1", "m2"}
+    duplicated = pd.concat([table, table.iloc[[1]]])
+    with pytest.raises(pd.errors.MergeError):
+        adv.attack_vs_noise(duplicated)
+
+
+def test_gradcam_changes_more_under_the_attack_than_under_noise_and_rows_are_deterministic(trained):
+    """Measured on the stripes model, 32 test images, PGD (16 budgets), noise seeds 0-4: the mean Spearman
+    ρ of Grad-CAM's maps is 0.51 under the attack and 0.92-0.94 under sign noise of the same ε (difference
+    0.41-0.42, every seed); saliency's changes as much under noise (0.28 vs 0.29-0.30, difference +0.01-0.02;
+    FGSM: -0.10 to -0.12), so only Grad-CAM's is asserted."""
+    from xaibench.pairs import load_pair
+
+    root = trained[0]
+    pair = load_pair(str(root / "data.npz"), str(root / "model.pt"), "cpu")
+    settings = {**SETTINGS, "n_samples": 32, "attacks": ["pgd"], "epsilon_steps": 16}
+    methods = {"saliency": {"method": "saliency"}, "gradcam": {"method": "gradcam"}}
+    runs = {seed: adv.adversarial_job(pair, settings, methods, seed=seed)["similarity"] for seed in (0, 1)}
+    for sim in runs.values():
+        pairs = adv.attack_vs_noise(sim)
+        grad = pairs[pairs["method"] == "gradcam"]
+        assert len(grad) >= 20 and grad["spearman_diff"].notna().all()
+        assert grad["spearman_diff"].mean() > 0.2, grad["spearman_diff"].describe()
+        assert grad["ssim_diff"].mean() > 0.1
+    again = adv.adversarial_job(pair, settings, methods, seed=0)["similarity"]
+    pd.testing.assert_frame_equal(again, runs[0])  # same seed: identical rows
+    attack_rows = runs[0]["attack"] == "pgd"
+    pd.testing.assert_frame_equal(runs[1][attack_rows], runs[0][attack_rows])  # the attack does not use it
+    assert not runs[1][~attack_rows]["spearman"].equals(runs[0][~attack_rows]["spearman"])  # the noise does
 
 
 # ---- figures -------------------------------------------------------------------------------------------

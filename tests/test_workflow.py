@@ -198,14 +198,43 @@ def test_figures_are_non_empty_images(e2e):
     figures = sorted((workdir / "results/figures").rglob("*.png"))
     pairs = len(config["datasets"]) * len(config["models"])
     per_pair = sum(len(VIEWS.get(view).figures) for view in config["views"])  # figures of the views
-    # grid, heatmap, training curves, metric agreement; per pair: curves, CD diagrams, forest plot, views
-    expected = 4 + (len(config["figures"]["curve_metrics"]) + 2 + per_pair) * pairs
+    # grid, heatmap, training curves, metric agreement, claims; per pair: curves, CD diagrams, forest plot,
+    # views, object parts (the tiny run's only dataset is Triangles & Squares, which has a part geometry)
+    expected = 5 + (len(config["figures"]["curve_metrics"]) + 2 + per_pair + 1) * pairs
     assert len(figures) == expected, figures
     for png in figures:
         image = imread(png)
         assert image.shape[0] > 100 and image.shape[1] > 100, png
         assert image[..., :3].std() > 0.01, f"{png} is blank"
         assert png.with_suffix(".pdf").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_object_parts_and_claims_equal_the_library_on_the_runs_files(e2e):
+    """The parts summary of the run equals summarise_parts of the zone table recomputed from the run's data
+    and explanation files, and the corner claim's row is that summary's LRP corner/edge ratio."""
+    from xaibench.claims.parts import pair_tables, summarise_parts
+
+    workdir, config = e2e
+    (dataset,), (model,) = config["datasets"], config["models"]
+    folder = workdir / "results" / "claims" / "parts" / dataset / model
+    files = {name: str(path) for name, path in explanation_files(workdir, dataset, model).items()}
+    runs = {0: (str(workdir / f"results/data/{dataset}/seed0.npz"), files)}
+    zones, _ = pair_tables("triangles_squares", runs, {"dataset": dataset, "model": model})
+    stored = pd.read_csv(folder / "zones.tsv", sep="\t")
+    pd.testing.assert_frame_equal(stored, zones, check_dtype=False)
+    summary = summarise_parts(zones, n_boot=config["statistics"]["n_boot"], seed=config["seed"])
+    stored_summary = pd.read_csv(folder / "summary.tsv", sep="\t")
+    pd.testing.assert_frame_equal(stored_summary, summary, check_dtype=False)
+    claims = pd.read_csv(workdir / "results/tables/claims.tsv", sep="\t", keep_default_na=False)
+    corner = claims[claims["claim"] == "s002_lrp_not_corners"].iloc[0]
+    ratio = summary[(summary["method"] == "lrp") & (summary["zone"] == "corner/edge")].iloc[0]
+    assert float(corner["estimate"]) == pytest.approx(ratio["estimate"], rel=1e-12)
+    assert (float(corner["ci_low"]), float(corner["ci_high"])) == pytest.approx(
+        (ratio["ci_low"], ratio["ci_high"])
+    )
+    assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive", "not tested"}
+    assert {"000", "002", "003", "literature"} <= set(claims["seed"].astype(str).str.zfill(3))
 
 
 @pytest.mark.slow

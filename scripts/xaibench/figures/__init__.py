@@ -8,6 +8,7 @@
 * :mod:`~xaibench.figures.forest`: forest plots of method means and CIs against the random control;
 * :mod:`~xaibench.figures.ranks`: critical-difference diagrams and the metric-agreement matrices;
 * :mod:`~xaibench.figures.training`: training curves;
+* :mod:`~xaibench.figures.randomisation`: the cascading randomisation view (maps and similarity curves);
 * :mod:`~xaibench.figures.views_input`, :mod:`~xaibench.figures.views_model`: the views of inputs and of
   the model.
 
@@ -39,6 +40,7 @@ from xaibench.figures.names import (
     metric_label,
     metric_labels,
 )
+from xaibench.figures.randomisation import plot_randomisation_curves, plot_randomisation_maps
 from xaibench.figures.ranks import RankPanel, plot_critical_differences, plot_metric_agreement
 from xaibench.figures.training import plot_training_curves
 from xaibench.figures.views_input import (
@@ -88,6 +90,8 @@ __all__ = [
     "plot_metric_agreement",
     "plot_metric_heatmap",
     "plot_occlusion_sweep",
+    "plot_randomisation_curves",
+    "plot_randomisation_maps",
     "plot_training_curves",
     "save_figure",
     "wrap_text",

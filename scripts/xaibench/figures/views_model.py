@@ -45,6 +45,9 @@ __all__ = [
 
 HEADER = 9  # font size of titles
 PERTURBATION_CMAP = "RdBu_r"
+NOISE_COLOUR = "0.55"  # the noise control of an attack (grey, right of the attack's points)
+NOISE_FLIPPED = "noise draws flipped"  # the note of a noise row whose every draw flipped the prediction
+NOISE_LABEL = "sign noise of {attack}'s ε, prediction kept (control, right of {attack})"
 
 
 def _show(ax: Axes, image: np.ndarray, value_range: tuple[float, float]) -> None:
@@ -279,27 +282,42 @@ def plot_adversarial_similarity(
 ) -> None:
     """SSIM and Spearman of the maps before vs after (flipped samples, per method and attack), and the
     epsilon each sample needed to flip (``flips``: one row per sample and attack) within the searched
-    ``epsilon_range``. Methods are shown by display name (``method_specs``: their config entries)."""
+    ``epsilon_range``. Methods are shown by display name (``method_specs``: their config entries).
+
+    The noise control of each attack (rows of ``scores`` whose attack is ``noise_<attack>``: random sign noise
+    of the same ε that keeps the prediction) is drawn in grey right of that attack's points, so that a change
+    of the maps under the attack can be told from a change under any perturbation of its size."""
     attacks = list(dict.fromkeys(flips["attack"]))
     methods = list(dict.fromkeys(scores["method"]))
     labels = method_labels(methods, method_specs)
-    fig = Figure(figsize=(3.0 + 1.0 * len(methods) * 2 + 2.8, 3.6))
+    noise_names = {a: f"noise_{a}" for a in attacks if (scores["attack"] == f"noise_{a}").any()}
+    per_method = len(attacks) + len(noise_names)  # slots per method: each attack, then its noise control
+    fig = Figure(figsize=(3.0 + (0.4 + 0.2 * per_method) * len(methods) * 2 + 2.8, 3.8))
     grid = fig.add_gridspec(1, 3, width_ratios=[len(methods), len(methods), max(1.2, 0.8 * len(attacks))])
     colours = dict(zip(attacks, matplotlib.colormaps["Set1"].colors, strict=False))
     rng = np.random.default_rng(0)
     flipped = scores[scores["flipped"].astype(bool)]
-    width = 0.8 / max(1, len(attacks))
+    width = 0.8 / max(1, per_method)
+    slots = []  # (value of the "attack" column, fill, edge), left to right within a method
+    for attack in attacks:
+        slots.append((attack, colours[attack], "none"))
+        if attack in noise_names:  # grey, ringed in the colour of the attack whose ε it has
+            slots.append((noise_names[attack], NOISE_COLOUR, colours[attack]))
     for g, (column, name) in enumerate((("ssim", "SSIM"), ("spearman", "Spearman ρ (|maps|)"))):
         ax = fig.add_subplot(grid[0, g])
-        for a, attack in enumerate(attacks):
+        for k, (row_attack, colour, edge) in enumerate(slots):
             for m, method in enumerate(methods):
-                vals = flipped.loc[(flipped["attack"] == attack) & (flipped["method"] == method), column]
+                vals = flipped.loc[(flipped["attack"] == row_attack) & (flipped["method"] == method), column]
                 vals = vals[np.isfinite(vals)]
-                x = m + (a - (len(attacks) - 1) / 2) * width
+                x = m + (k - (len(slots) - 1) / 2) * width
                 if len(vals):
                     jitter = rng.uniform(-width / 4, width / 4, len(vals))
-                    ax.scatter(x + jitter, vals, s=10, color=colours[attack], alpha=0.6, linewidths=0)
+                    ax.scatter(
+                        x + jitter, vals, s=10, color=colour, edgecolors=edge, alpha=0.6, linewidths=0.6
+                    )
                     ax.hlines(vals.mean(), x - width / 2.5, x + width / 2.5, color="black", linewidth=1.5)
+        for m in range(1, len(methods)):
+            ax.axvline(m - 0.5, color="0.85", linewidth=0.6, zorder=0)
         for m, method in enumerate(methods):
             mine = flipped.loc[flipped["method"] == method, column]
             if not np.isfinite(mine).any():
@@ -326,10 +344,16 @@ def plot_adversarial_similarity(
         ax.scatter(
             a + rng.uniform(-0.15, 0.15, len(eps)), eps, s=10, color=colours[attack], alpha=0.7, linewidths=0
         )
+        label = f"{len(eps)}/{len(part)} flipped"
+        if attack in noise_names:  # the samples whose noise kept the prediction (else: NaN scores, a note)
+            noise = scores[scores["attack"] == noise_names[attack]]
+            unlucky = noise.loc[noise["note"].fillna("").astype(str).str.contains(NOISE_FLIPPED), "sample"]
+            n_noise = noise["sample"].nunique()
+            label += f"\nnoise kept {n_noise - unlucky.nunique()}/{n_noise}"
         ax.text(
             a,
             1.01,
-            f"{len(eps)}/{len(part)} flipped",
+            label,
             ha="center",
             va="bottom",
             fontsize=SMALL,
@@ -340,14 +364,21 @@ def plot_adversarial_similarity(
     ax.set_xticks(range(len(attacks)), [a.upper() for a in attacks], fontsize=SMALL)
     ax.set_xlim(-0.6, len(attacks) - 0.4)
     ax.set_ylabel("ε at the flip (L∞, pixel value)", fontsize=LABEL)
-    ax.set_title("attack size needed", fontsize=LABEL, pad=14)
+    ax.set_title("attack size needed", fontsize=LABEL, pad=24 if noise_names else 14)
     ax.tick_params(labelsize=SMALL)
     handles = [Line2D([], [], marker="o", linestyle="", color=colours[a], label=a.upper()) for a in attacks]
+    handles += [
+        Line2D([], [], marker="o", linestyle="", color=NOISE_COLOUR, markeredgecolor=colours[a],
+               label=NOISE_LABEL.format(attack=a.upper()))
+        for a in noise_names
+    ]  # fmt: skip
+    handles.append(Line2D([], [], color="black", linewidth=1.5, label="mean"))
     fig.legend(
-        handles=handles, loc="lower center", ncols=len(attacks), fontsize=SMALL, bbox_to_anchor=(0.5, -0.06)
+        handles=handles, loc="lower center", ncols=len(handles), fontsize=SMALL, bbox_to_anchor=(0.5, -0.06)
     )
+    control = "; grey: random sign noise of the same ε (control)" if noise_names else ""
     fig.suptitle(
-        f"{title}: how much the explanations change under an attack that flips the prediction",
+        f"{title}: how much the explanations change under an attack that flips the prediction{control}",
         fontsize=HEADER,
     )
     fig.tight_layout()

@@ -4,8 +4,11 @@ The public way in. Layout: :mod:`~xaibench.metrics.core` (MetricSpec, the ``METR
 ``register``, ``evaluate_metric``/``skipped_result``/``metric_info``/``resolve_params``: generic code that
 knows no metric by name), :mod:`~xaibench.metrics.rules` (data-dependent parameter rules), one module per
 Quantus category that registers its specs (faithfulness, robustness, localisation, complexity,
-randomisation, axiomatic), :mod:`~xaibench.metrics.functions` (xaibench's own perturbation/normalisation
-functions), :mod:`~xaibench.metrics.quantus_fixes` (fixed Quantus classes) and
+randomisation, axiomatic), two modules of xaibench's own metrics from seed 000 (Brodzicki et al.):
+:mod:`~xaibench.metrics.overlap` (``mask_iou``/``mask_dice``, category Localisation) and
+:mod:`~xaibench.metrics.gaussian` (``gaussian_spread``, ``gaussian_mass_1sigma``/``_2sigma``,
+``heatmap_modes``, category Complexity), :mod:`~xaibench.metrics.functions` (xaibench's own
+perturbation/normalisation functions), :mod:`~xaibench.metrics.quantus_fixes` (fixed Quantus classes) and
 :mod:`~xaibench.metrics.presets`. This package only re-exports public names and imports the families so
 that they register; imports go one way: package -> family -> core.
 
@@ -57,7 +60,16 @@ Conventions
 from __future__ import annotations
 
 # the built-in families: importing them registers their metrics
-from xaibench.metrics import axiomatic, complexity, faithfulness, localisation, randomisation, robustness
+from xaibench.metrics import (
+    axiomatic,
+    complexity,
+    faithfulness,
+    gaussian,
+    localisation,
+    overlap,
+    randomisation,
+    robustness,
+)
 from xaibench.metrics.axiomatic import AUTO_NON_SENSITIVITY_STEPS
 from xaibench.metrics.core import (
     METRICS,
@@ -86,9 +98,11 @@ __all__ = [
     "complexity",
     "evaluate_metric",
     "faithfulness",
+    "gaussian",
     "localisation",
     "metric_info",
     "normalise_by_max_per_sample",
+    "overlap",
     "randomisation",
     "register",
     "resolve_params",

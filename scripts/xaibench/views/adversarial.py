@@ -17,6 +17,20 @@ clean prediction on both (``target: original``). A method that cannot explain th
 max |a|`` of each map (the ranking of importance, as in Adebayo et al. 2018, whatever the sign convention of
 the method).
 
+**Noise control.** A heatmap may change under any small perturbation, not only under an attack. For every
+sample that an attack flipped, random sign noise ``±ε`` per pixel (ε = that attack's flipping budget, so the
+same L∞ norm; clipped to the data's value range as the attacks are: ``clamp(x + δ, lower, upper)``) is drawn
+up to ``noise_draws`` times (default 10) from a generator seeded by (seed, sample, attack), and the first draw
+that does *not* flip the prediction is kept (:func:`noise_control`). It is explained with the same methods for
+the clean prediction, and its similarity to the clean map is recorded as the "attack" ``noise_<attack>``
+(``matched_attack``: the attack whose ε it has). Each (sample, method) flipped by an attack thus has a paired
+noise row (:func:`attack_vs_noise`): the claim "heatmaps change under adversarial attack" (seed 004) is
+attributable to the attack only if the attack changes them more than noise of the same size. If every draw
+flips the prediction, the noise row has NaN scores and says so in ``note``. Columns of the similarity table
+after the original ones: ``matched_attack`` (the attack whose ε the row's perturbation has: its own for an
+attack row), ``noise_draws`` (draws made; 0 for an attack row) and ``linf`` (the L∞ norm of the perturbation
+applied). A noise row's ``flipped`` is its attack's (True), its ``epsilon`` the attack's ε.
+
 **Adversarial maximisation.** Targeted PGD toward every class but the predicted one, on the margin
 ``z_t - logsumexp_{j≠t} z_j`` (which, unlike cross-entropy, does not saturate once the softmax reaches 1),
 with a large budget (``maximise.epsilon``, ``maximise.steps`` steps), pushes the image far past the decision
@@ -30,6 +44,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,6 +55,13 @@ import torch
 from torch import nn
 
 from xaibench.registry import Registry
+from xaibench.views.adversarial_tables import (
+    NOISE_PREFIX,
+    attack_vs_noise,
+    heatmap_rows,
+    map_similarity,
+    summarise_similarity,
+)
 
 if TYPE_CHECKING:
     from xaibench.pairs import Pair
@@ -50,14 +72,18 @@ __all__ = [
     "ATTACKS",
     "FlipResult",
     "Maximisation",
+    "NoiseControl",
     "adversarial_job",
+    "attack_vs_noise",
     "epsilon_grid",
     "find_flips",
     "heatmap_rows",
     "map_similarity",
     "maximise_classes",
+    "noise_control",
     "summarise_similarity",
 ]
+
 
 Attack = Callable[..., torch.Tensor]
 ATTACKS: Registry[Attack] = Registry("attack")
@@ -195,29 +221,62 @@ def find_flips(
     )
 
 
-def _unit_abs(a: np.ndarray) -> np.ndarray:
-    a = np.abs(a.astype(np.float64))
-    top = a.max()
-    return a / top if top > 0 else a
+@dataclass
+class NoiseControl:
+    """Sign-noise images matched to the attacks' budgets, per sample: ``noisy`` (N, C, H, W; the input itself
+    where no noise was drawn), ``draws`` (draws made; 0 where ε is NaN, i.e. the attack did not flip the
+    sample), ``found`` (a draw kept the prediction; the image is that draw, else the last one) and ``pred``
+    (the prediction on ``noisy``)."""
+
+    noisy: torch.Tensor
+    draws: np.ndarray
+    found: np.ndarray
+    pred: np.ndarray
 
 
-def map_similarity(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """SSIM and Spearman ρ of two maps (H, W) on ``|a| / max |a|``; NaN for non-finite or constant maps."""
-    from scipy.stats import spearmanr
-    from skimage.metrics import structural_similarity
-
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        return float("nan"), float("nan")
-    ua, ub = _unit_abs(a), _unit_abs(b)
-    side = min(ua.shape)
-    win = min(7, side if side % 2 else side - 1)
-    ssim = float(structural_similarity(ua, ub, data_range=1.0, win_size=win)) if win >= 3 else float("nan")
-    if ua.std() == 0 or ub.std() == 0:
-        return ssim, float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rho = float(spearmanr(ua.ravel(), ub.ravel()).statistic)
-    return ssim, rho
+def noise_control(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    epsilon: np.ndarray,
+    bounds: tuple[float, float],
+    samples: np.ndarray,
+    seed: int,
+    key: str,
+    draws: int = 10,
+) -> NoiseControl:
+    """Random sign noise of L∞ norm ``epsilon[i]`` (per pixel ``±epsilon[i]``, then clipped to ``bounds`` as
+    the attacks clip) that does not change the prediction of ``inputs[i]``: up to ``draws`` draws per
+    sample, the first non-flipping one kept. Samples with ``epsilon`` NaN are left alone. Sample ``i`` draws
+    from ``numpy.random.default_rng([seed, samples[i], crc32(key)])`` (``key``: the attack's name), so its
+    noise does not depend on the other samples or on the batch."""
+    if int(draws) < 1:
+        raise ValueError(f"noise_draws: need >= 1, got {draws}")
+    model.eval()
+    clean_pred = _predict(model, inputs).cpu().numpy()
+    n = len(inputs)
+    noisy = inputs.clone()
+    used = np.zeros(n, dtype=np.int64)
+    found = np.zeros(n, dtype=bool)
+    pred = clean_pred.copy()
+    todo = np.flatnonzero(np.isfinite(np.asarray(epsilon, dtype=np.float64)))
+    tag = zlib.crc32(key.encode())
+    rngs = {int(i): np.random.default_rng([int(seed), int(samples[i]), tag]) for i in todo}
+    shape = tuple(inputs.shape[1:])
+    for draw in range(1, int(draws) + 1):
+        todo = todo[~found[todo]]
+        if len(todo) == 0:
+            break
+        signs = np.stack([rngs[int(i)].integers(0, 2, size=shape) * 2 - 1 for i in todo]).astype(np.float32)
+        eps = torch.tensor(np.asarray(epsilon)[todo], dtype=inputs.dtype, device=inputs.device)
+        sel = torch.from_numpy(todo).to(inputs.device)
+        delta = torch.from_numpy(signs).to(inputs) * eps.reshape(-1, *[1] * len(shape))
+        x = torch.clamp(inputs[sel] + delta, min=bounds[0], max=bounds[1])
+        now = _predict(model, x).cpu().numpy()
+        noisy[sel] = x
+        used[todo] = draw
+        pred[todo] = now
+        found[todo[now == clean_pred[todo]]] = True
+    return NoiseControl(noisy=noisy, draws=used, found=found, pred=pred)
 
 
 @dataclass
@@ -275,14 +334,20 @@ def maximise_classes(
     )
 
 
+def _explain(spec: dict[str, Any], model: nn.Module, x: torch.Tensor, targets) -> np.ndarray:
+    from xaibench.methods import explain
+
+    return explain(spec["method"], model, x, targets, **spec.get("params", {}))
+
+
 def _explain_pair(
     spec: dict[str, Any], model: nn.Module, clean: torch.Tensor, adv: torch.Tensor, t_clean, t_adv
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    from xaibench.methods import MethodNotApplicable, explain
+    from xaibench.methods import MethodNotApplicable
 
     try:
-        before = explain(spec["method"], model, clean, t_clean, **spec.get("params", {}))
-        after = explain(spec["method"], model, adv, t_adv, **spec.get("params", {}))
+        before = _explain(spec, model, clean, t_clean)
+        after = _explain(spec, model, adv, t_adv)
         return before, after, ""
     except MethodNotApplicable as exc:
         nan = np.full((len(clean), 1, *clean.shape[2:]), np.nan, dtype=np.float32)
@@ -295,8 +360,10 @@ def adversarial_job(
     """The whole view for one (dataset, model) pair: flips, maps, similarity table and maximisation.
 
     ``methods`` maps a name (of ``explain.methods``) to its spec ``{"method": ..., "params": ...}``.
-    Returns a dict with the tables (``similarity``, ``flips``, ``maximisation``), the arrays to save and
-    what the figures need.
+    Returns a dict with the tables (``similarity``, ``flips``, ``maximisation``), the arrays to save (with,
+    per attack, the noise control's ``noise_<attack>_draws`` and ``noise_<attack>_<method>_after``, NaN where
+    no noise was explained) and what the figures need. ``settings["noise_draws"]`` (default 10): the noise
+    control's draws per sample.
     """
     from xaibench.datasets import evaluation_subset
     from xaibench.runtime import seed_everything
@@ -309,7 +376,9 @@ def adversarial_job(
     bounds = (float(dataset.images.min()), float(dataset.images.max()))
     epsilons = epsilon_grid(settings["epsilon_min"], settings["epsilon_max"], int(settings["epsilon_steps"]))
     times: dict[str, float] = {}
-    flips, sim_rows, arrays = [], [], {"indices": idx, "images": dataset.images[idx], "epsilons": epsilons}
+    draws = int(settings.get("noise_draws", 10))
+    flips, sim_rows, noise_rows = [], [], []
+    arrays = {"indices": idx, "images": dataset.images[idx], "epsilons": epsilons}
     for attack in settings["attacks"]:
         start = time.perf_counter()
         res = find_flips(model, x, attack, epsilons, bounds, int(settings["pgd_steps"]))
@@ -334,6 +403,13 @@ def adversarial_job(
         )
         t_clean = torch.from_numpy(res.pred_before).to(dev)
         t_adv = t_clean if settings["target"] == "original" else torch.from_numpy(res.pred_after).to(dev)
+        start = time.perf_counter()
+        noise = noise_control(model, x, res.epsilon, bounds, idx, seed, attack, draws)
+        times[f"noise_{attack}"] = time.perf_counter() - start
+        arrays[f"{NOISE_PREFIX}{attack}_draws"] = noise.draws
+        noise_linf = (noise.noisy - x).abs().flatten(1).amax(1).cpu().numpy()
+        t_noise = noise.pred if settings["target"] == "prediction" else res.pred_before
+        keep = np.flatnonzero(noise.found)  # explained: the kept draws (their prediction is the clean one)
         for name, spec in methods.items():
             start = time.perf_counter()
             before, after, note = _explain_pair(spec, model, x, res.adversarial, t_clean, t_adv)
@@ -353,6 +429,37 @@ def adversarial_job(
                         "ssim": ssim,
                         "spearman": rho,
                         "note": note,
+                        "matched_attack": attack,
+                        "noise_draws": 0,
+                        "linf": float(delta[i]),
+                    }
+                )
+            start = time.perf_counter()
+            noisy_maps = np.full_like(before, np.nan)
+            if len(keep) and not note:
+                sel = torch.from_numpy(keep).to(dev)
+                noisy_maps[keep] = _explain(spec, model, noise.noisy[sel], t_clean[sel])
+            times[f"explain_{NOISE_PREFIX}{attack}_{name}"] = time.perf_counter() - start
+            arrays[f"{NOISE_PREFIX}{attack}_{name}_after"] = noisy_maps
+            for i in np.flatnonzero(res.flipped):
+                ssim, rho = map_similarity(before[i, 0], noisy_maps[i, 0])
+                # (the similarity figure counts the notes with "noise draws flipped")
+                flips_too = "" if noise.found[i] else f"all {draws} noise draws flipped the prediction"
+                noise_rows.append(
+                    {
+                        "sample": int(idx[i]),
+                        "attack": f"{NOISE_PREFIX}{attack}",
+                        "method": name,
+                        "epsilon": res.epsilon[i],
+                        "flipped": True,  # by the matched attack (only such samples get noise)
+                        "target_before": int(t_clean[i]),
+                        "target_after": int(t_noise[i]),
+                        "ssim": ssim,
+                        "spearman": rho,
+                        "note": "; ".join(text for text in (note, flips_too) if text),
+                        "matched_attack": attack,
+                        "noise_draws": int(noise.draws[i]),
+                        "linf": float(noise_linf[i]),
                     }
                 )
     max_cfg = settings["maximise"]
@@ -385,7 +492,7 @@ def adversarial_job(
     )
     arrays["maximised"] = images.cpu().numpy()
     return {
-        "similarity": pd.DataFrame(sim_rows),
+        "similarity": pd.DataFrame(sim_rows + noise_rows),  # the attacks' rows first, then the noise controls
         "flips": pd.concat(flips, ignore_index=True),
         "maximisation": maximisation,
         "arrays": arrays,
@@ -393,58 +500,3 @@ def adversarial_job(
         "value_range": bounds,
         "seconds": {k: round(v, 3) for k, v in times.items()},
     }
-
-
-def heatmap_rows(result: dict[str, Any], n_show: int) -> dict[str, Any]:
-    """What :func:`xaibench.figures.plot_adversarial_heatmaps` draws: per attack, ``n_show``
-    samples (flipped ones first, in sample order), their clean/attacked images and maps, and one row of
-    metadata each (with ``ssim:<method>`` and ``spearman:<method>`` columns)."""
-    arrays, flips, sim = result["arrays"], result["flips"], result["similarity"]
-    methods = list(dict.fromkeys(sim["method"]))
-    position = {int(s): i for i, s in enumerate(arrays["indices"])}
-    rows, clean, adversarial = [], [], []
-    before: dict[str, list[np.ndarray]] = {m: [] for m in methods}
-    after: dict[str, list[np.ndarray]] = {m: [] for m in methods}
-    for attack, part in flips.groupby("attack", sort=False):
-        part = part.sort_values(["flipped", "sample"], ascending=[False, True]).head(n_show)
-        for rec in part.to_dict("records"):
-            i = position[int(rec["sample"])]
-            clean.append(arrays["images"][i])
-            adversarial.append(arrays[f"{attack}_adversarial"][i])
-            scores = sim[(sim["attack"] == attack) & (sim["sample"] == rec["sample"])].set_index("method")
-            for m in methods:
-                before[m].append(arrays[f"{attack}_{m}_before"][i])
-                after[m].append(arrays[f"{attack}_{m}_after"][i])
-                rec[f"ssim:{m}"], rec[f"spearman:{m}"] = scores.at[m, "ssim"], scores.at[m, "spearman"]
-            rows.append(rec)
-    return {
-        "clean": np.stack(clean),
-        "adversarial": np.stack(adversarial),
-        "maps_before": {m: np.stack(v) for m, v in before.items()},
-        "maps_after": {m: np.stack(v) for m, v in after.items()},
-        "rows": pd.DataFrame(rows),
-    }
-
-
-def summarise_similarity(similarity: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, model, attack, method): samples, flips, median ε at the flip, and the mean / median SSIM
-    and Spearman ρ over the flipped samples (NaN where none flipped or the method was not applicable)."""
-    keys = [k for k in ("dataset", "model", "attack", "method") if k in similarity.columns]
-    rows = []
-    for key, part in similarity.groupby(keys, sort=False):
-        flipped = part[part["flipped"].astype(bool)]
-        notes = sorted({str(n) for n in part["note"].dropna() if str(n)})
-        rows.append(
-            {
-                **dict(zip(keys, key, strict=True)),
-                "n": len(part),
-                "n_flipped": len(flipped),
-                "median_epsilon": float(flipped["epsilon"].median()) if len(flipped) else float("nan"),
-                "ssim_mean": float(flipped["ssim"].mean()),
-                "ssim_median": float(flipped["ssim"].median()),
-                "spearman_mean": float(flipped["spearman"].mean()),
-                "spearman_median": float(flipped["spearman"].median()),
-                "note": "; ".join(notes),
-            }
-        )
-    return pd.DataFrame(rows)

@@ -223,7 +223,12 @@ def _summarise_similarity(table: pd.DataFrame) -> pd.DataFrame:
     title="Adversarial",
     category=MODEL,
     arrays="arrays.npz",
-    tables={"similarity": "similarity.tsv", "flips": "flips.tsv", "maximisation": "maximisation.tsv"},
+    tables={
+        "similarity": "similarity.tsv",
+        "flips": "flips.tsv",
+        "maximisation": "maximisation.tsv",
+        "noise_pairs": "attack_vs_noise.tsv",
+    },
     summarise=_summarise_similarity,
     figures={
         "heatmaps": _draw_adversarial_heatmaps,
@@ -234,9 +239,66 @@ def _summarise_similarity(table: pd.DataFrame) -> pd.DataFrame:
 )
 def adversarial(pair: Pair, settings: dict[str, Any], seed: int) -> ViewOutput:
     """Explanations before/after a flipping attack, and adversarial maximisation."""
-    from xaibench.views.adversarial import adversarial_job
+    from xaibench.views.adversarial import adversarial_job, attack_vs_noise
 
     out = adversarial_job(pair, settings, settings["methods"], seed)
     tables = {name: out[name] for name in ("similarity", "flips", "maximisation")}
+    tables["noise_pairs"] = attack_vs_noise(out["similarity"])  # each attack row beside its noise control
     extra = {"settings": settings, "class_names": out["class_names"], "value_range": out["value_range"]}
     return ViewOutput(tables=tables, arrays=out["arrays"], extra=extra, note=f"seconds: {out['seconds']}")
+
+
+def _randomisation_summary(table: pd.DataFrame) -> pd.DataFrame:
+    from xaibench.views.randomisation import summarise_randomisation
+
+    return summarise_randomisation(table)
+
+
+def _draw_randomisation_maps(out: ViewOutput, title: str, png: str, pdf: str) -> None:
+    import numpy as np
+
+    from xaibench.figures import plot_randomisation_maps
+
+    arrays, extra, table = out.arrays, out.extra, out.tables["similarity"]
+    methods, layers = [str(m) for m in arrays["methods"]], [str(s) for s in arrays["layers"]]
+    sample, label = int(arrays["indices"][0]), extra["class_names"][int(arrays["labels"][0])]
+    scores = np.full(arrays["maps"].shape[:2], np.nan)
+    first = table[table["sample"] == sample]
+    for m, method in enumerate(methods):
+        rows = first[first["method"] == method]
+        scores[m, rows["step"].to_numpy()] = rows["spearman_abs"].to_numpy(dtype=float)
+    plot_randomisation_maps(
+        arrays["images"][0], arrays["maps"][:, :, 0], methods, layers, f"input #{sample}\nlabel {label}",
+        extra["value_range"], title, png, pdf, scores=scores, method_specs=extra["settings"]["methods"],
+        layer_types=[str(s) for s in arrays["layer_types"]],
+    )  # fmt: skip
+
+
+def _draw_randomisation_curves(out: ViewOutput, title: str, png: str, pdf: str) -> None:
+    from xaibench.figures import plot_randomisation_curves
+
+    layers, types = ([str(s) for s in out.arrays[key]] for key in ("layers", "layer_types"))
+    summary = _randomisation_summary(out.tables["similarity"])
+    specs = out.extra["settings"]["methods"]
+    plot_randomisation_curves(summary, layers, title, png, pdf, method_specs=specs, layer_types=types)
+
+
+@register(
+    "cascading_randomisation",
+    title="Cascading randomisation",
+    category=MODEL,
+    arrays="maps.npz",
+    tables={"similarity": "similarity.tsv"},
+    summarise=_randomisation_summary,
+    figures={"maps": _draw_randomisation_maps, "curves": _draw_randomisation_curves},
+)
+def cascading_randomisation(pair: Pair, settings: dict[str, Any], seed: int) -> ViewOutput:
+    """Explanations as the layers are re-initialised from the top down (Adebayo et al. 2018)."""
+    from xaibench.views.randomisation import randomisation_job
+
+    out = randomisation_job(pair, settings, seed)
+    extra = {"settings": settings, "class_names": out["class_names"], "value_range": out["value_range"]}
+    last = out["table"][out["table"]["step"] == out["table"]["step"].max()]
+    means = last.groupby("method", sort=False)["spearman_abs"].mean().round(3).to_dict()
+    note = f"spearman_abs at the last step {means}; seconds: {out['seconds']}"
+    return ViewOutput(tables={"similarity": out["table"]}, arrays=out["arrays"], extra=extra, note=note)

@@ -1,0 +1,93 @@
+# The seeds' claims tested on the run's tables (scripts/xaibench/claims: CLAIMS, one spec per claim):
+# results/tables/claims.tsv and the claims-at-a-glance figure. A claim whose tables the run lacks (a view
+# switched off, no dataset of its kind) gets a "not tested" row saying why.
+
+
+rule claims:
+    input:
+        **claims_inputs(),
+    output:
+        claims=report(
+            "results/tables/claims.tsv",
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
+        png=report(
+            "results/figures/claims.png",
+            caption="../report/claims_figure.rst",
+            category="Claims",
+        ),
+        pdf="results/figures/claims.pdf",
+    log:
+        "logs/claims.log",
+    benchmark:
+        "benchmarks/claims.tsv"
+    conda:
+        "../envs/xaibench.yaml"
+    threads: 1
+    resources:
+        mem_mb=cpu_mem_mb,
+        runtime=15,
+    params:
+        generators={
+            name: entry["generator"] for name, entry in config["datasets"].items()
+        },
+        methods={
+            name: entry["method"]
+            for name, entry in config["explain"]["methods"].items()
+        },
+        metrics={
+            name: [entry["metric"], entry.get("preset")]
+            for name, entry in config["evaluate"]["metrics"].items()
+        },
+        alpha=config["statistics"]["alpha"],
+        n_boot=config["statistics"]["n_boot"],
+        seed=config["seed"],
+    script:
+        "../scripts/claims_table.py"
+
+
+rule object_parts:
+    input:
+        part_files,
+    output:
+        zones="results/claims/parts/{dataset}/{model}/zones.tsv",
+        objects="results/claims/parts/{dataset}/{model}/objects.tsv",
+        summary=report(
+            "results/claims/parts/{dataset}/{model}/summary.tsv",
+            caption="../report/object_parts_table.rst",
+            category="Claims",
+            labels={
+                "dataset": "{dataset}",
+                "model": "{model}",
+                "table": "object parts",
+            },
+        ),
+        png=report(
+            "results/figures/object_parts/{dataset}/{model}/parts.png",
+            caption="../report/object_parts.rst",
+            category="Claims",
+            labels={
+                "dataset": "{dataset}",
+                "model": "{model}",
+                "figure": "object parts",
+            },
+        ),
+        pdf="results/figures/object_parts/{dataset}/{model}/parts.pdf",
+    log:
+        "logs/claims/parts/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/claims/parts/{dataset}/{model}.tsv"
+    conda:
+        "../envs/xaibench.yaml"
+    threads: 1
+    resources:
+        mem_mb=cpu_mem_mb,
+        runtime=15,
+    params:
+        runs=part_runs,
+        generator=dataset_generator,
+        n_boot=config["statistics"]["n_boot"],
+        seed=config["seed"],
+    script:
+        "../scripts/object_parts.py"
