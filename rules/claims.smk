@@ -91,3 +91,36 @@ rule object_parts:
         seed=config["seed"],
     script:
         "../scripts/object_parts.py"
+
+
+rule checkpoint_heatmaps:
+    input:
+        checkpoint_files,
+    output:
+        table=report(
+            "results/claims/checkpoints/{dataset}/{model}.tsv",
+            caption="../report/checkpoint_heatmaps.rst",
+            category="Claims",
+            labels={
+                "dataset": "{dataset}",
+                "model": "{model}",
+                "table": "checkpoints",
+            },
+        ),
+    log:
+        "logs/claims/checkpoints/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/claims/checkpoints/{dataset}/{model}.tsv"
+    conda:
+        "../envs/xaibench.yaml"
+    threads: 1
+    resources:
+        mem_mb=cpu_mem_mb,
+        runtime=30,
+    params:
+        runs=checkpoint_runs,
+        method=checkpoint_method(),
+        n_samples=config["claims"]["checkpoint_samples"],
+        seed=config["seed"],
+    script:
+        "../scripts/checkpoint_heatmaps.py"

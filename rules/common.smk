@@ -74,6 +74,13 @@ for _key, _known, _what in (
         _known,
         _what,
     )
+if any(config["models"][m]["training"]["checkpoints"] for m in MODELS):
+    _check_references(
+        "claims.checkpoint_method",
+        [config["claims"]["checkpoint_method"]],
+        METHODS,
+        "method",
+    )
 for _view in VIEWS_ON:
     if "methods" in config["views"][_view]:
         _check_references(
@@ -556,6 +563,37 @@ def part_files(wildcards):
     return [data for data, _ in runs] + [p for _, maps in runs for p in paths(maps)]
 
 
+def checkpoint_pairs():
+    """'{dataset}/{model}' of every pair whose model keeps training checkpoints."""
+    return [
+        f"{d}/{m}" for d, m in pairs() if config["models"][m]["training"]["checkpoints"]
+    ]
+
+
+def checkpoint_method():
+    """The spec of claims.checkpoint_method ({} when no model keeps checkpoints)."""
+    if not checkpoint_pairs():
+        return {}
+    return method_entry(config["claims"]["checkpoint_method"])
+
+
+def checkpoint_runs(wildcards):
+    """Replicate -> [dataset file, trained weights, checkpoints] of the pair (rule checkpoint_heatmaps)."""
+    folder = "results/models/{d}/{m}/seed{r}".format
+    return {
+        r: [
+            DATA[wildcards.dataset][wildcards.model][r],
+            f"{folder(d=wildcards.dataset, m=wildcards.model, r=r)}/model.pt",
+            f"{folder(d=wildcards.dataset, m=wildcards.model, r=r)}/checkpoints.pt",
+        ]
+        for r in replicates(wildcards.dataset)
+    }
+
+
+def checkpoint_files(wildcards):
+    return [path for files in checkpoint_runs(wildcards).values() for path in files]
+
+
 def claims_inputs():
     """Named inputs of rule claims: every table a claim may read that this run makes (a claim's ``needs``
     names them; one the run lacks makes its claim "not tested")."""
@@ -566,6 +604,10 @@ def claims_inputs():
     if part_pairs():
         inputs["parts"] = expand(
             "results/claims/parts/{pair}/summary.tsv", pair=part_pairs()
+        )
+    if checkpoint_pairs():
+        inputs["checkpoints"] = expand(
+            "results/claims/checkpoints/{pair}.tsv", pair=checkpoint_pairs()
         )
     if "occlusion_sweep" in VIEWS_ON:
         inputs["occlusion_sweep"] = "results/tables/views/occlusion_sweep.tsv"

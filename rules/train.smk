@@ -4,6 +4,7 @@ rule train_model:
         init_weights=init_weights,
     output:
         weights="results/models/{dataset}/{model}/seed{replicate}/model.pt",
+        checkpoints="results/models/{dataset}/{model}/seed{replicate}/checkpoints.pt",  # training.checkpoints
         history="results/models/{dataset}/{model}/seed{replicate}/history.tsv",
         test_metrics="results/models/{dataset}/{model}/seed{replicate}/test_metrics.json",
     log:

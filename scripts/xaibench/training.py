@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ class TrainResult:
     spec: dict[str, Any]  # enough to rebuild the model (see xaibench.models.save_model)
     history: pd.DataFrame  # epoch, train_loss, val_loss, train_acc, val_acc
     test_metrics: dict[str, Any]
+    checkpoints: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)  # epoch -> CPU state
 
 
 def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
@@ -59,8 +61,14 @@ def train(
     weight_decay: float = 0.0,
     seed: int = 0,
     device: torch.device | None = None,
+    checkpoints: Sequence[int] = (),
 ) -> TrainResult:
-    """Adam + cross-entropy; the same seed gives the same weights on the same device."""
+    """Adam + cross-entropy; the same seed gives the same weights on the same device. The weights after each
+    epoch in ``checkpoints`` are kept (CPU copies; copying draws no random numbers, so the trained model is
+    the same with or without them)."""
+    unknown = sorted(set(checkpoints) - set(range(1, epochs + 1)))
+    if unknown:
+        raise ValueError(f"training.checkpoints {unknown}: epochs run from 1 to {epochs}")
     device = device or torch.device("cpu")
     seed_everything(seed)
     spec = {"name": architecture, "shape": dataset.shape, "params": dict(model_params)}
@@ -72,7 +80,7 @@ def train(
     x_train = torch.from_numpy(dataset.images[tr])
     y_train = torch.from_numpy(dataset.labels[tr])
     gen = torch.Generator().manual_seed(seed)
-    rows = []
+    rows, saved = [], {}
     for epoch in range(1, epochs + 1):
         model.train()
         total, correct, loss_sum = 0, 0, 0.0
@@ -98,6 +106,8 @@ def train(
             }
         )
         log.info("epoch %d: %s", epoch, rows[-1])
+        if epoch in checkpoints:
+            saved[epoch] = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
     model.eval()
     test_logits = predict(model, dataset.images[te], device)
@@ -117,4 +127,5 @@ def train(
         "epochs": epochs,
         "device": str(device),
     }
-    return TrainResult(model=model, spec=spec, history=pd.DataFrame(rows), test_metrics=test_metrics)
+    history = pd.DataFrame(rows)
+    return TrainResult(model=model, spec=spec, history=history, test_metrics=test_metrics, checkpoints=saved)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from xaibench.claims.checkpoints import accuracy_correlation
 from xaibench.claims.core import ClaimContext, Evidence, not_tested, register
 from xaibench.claims.evidence import against_control, between_methods, mean_interval, paired_difference
 from xaibench.stats.bootstrap import group_rng
@@ -305,6 +306,43 @@ def _gradcam_overlaps_mask(context: ClaimContext) -> list[Evidence]:
         against_control(comparisons, dataset, model, iou[0], gradcam[0])
         for dataset, model in dict.fromkeys(zip(tested["dataset"], tested["model"], strict=True))
     ]
+
+
+@register(
+    "s000_gaussian_tracks_accuracy",
+    seed="000",
+    source=SEED_000 + ", Sec. 3.4 (the Gaussian statistics of its ref. [3], SafeSO)",
+    text="The label-free Gaussian statistics of the heatmaps correlate with accuracy: across training "
+    "checkpoints (and replicates), the more accurate the model, the more concentrated its Grad-CAM maps "
+    "(Spearman's rho of test accuracy with the maps' Gaussian spread below 0)",
+    label="More accurate checkpoints give more concentrated Grad-CAM maps (rho < 0)",
+    needs=("checkpoints",),
+    figure="results/claims/checkpoints",
+)
+def _gaussian_tracks_accuracy(context: ClaimContext) -> list[Evidence]:
+    table = context.tables["checkpoints"]
+    evidence = []
+    for (dataset, model), rows in table.groupby(["dataset", "model"], sort=False):
+        spread = accuracy_correlation(rows, "gaussian_spread")
+        iou = accuracy_correlation(rows, "mask_iou")
+        detail = f"accuracy {rows['accuracy'].min():.2f}-{rows['accuracy'].max():.2f}"
+        if np.isfinite(iou["rho"]):
+            detail += f"; rho with mask IoU {iou['rho']:.2f} (p={iou['p_value']:.2g})"
+        evidence.append(
+            Evidence(
+                dataset,
+                model,
+                "Spearman rho, checkpoint accuracy vs mean Gaussian spread (Fisher-z CI)",
+                estimate=spread["rho"],
+                ci_low=spread["ci_low"],
+                ci_high=spread["ci_high"],
+                p_value=spread["p_value"],
+                n=spread["n"],
+                claimed="less",
+                detail=detail,
+            )
+        )
+    return evidence
 
 
 def _parts_rows(

@@ -130,9 +130,9 @@ def _colourbar(
 def plot_occlusion_sweep(
     result: dict[str, np.ndarray], title: str, png: PathLike, pdf: PathLike | None
 ) -> None:
-    """Rows: samples x strides; columns: input | one occlusion map per window size | the two-window map;
-    below, the largest and the mean probability drop of every setting (bars: mean over samples; dots:
-    samples)."""
+    """Rows: samples x strides (the first ``n_show`` samples of the result); columns: input | one occlusion
+    map per window size | the two-window map; below, the largest and the mean probability drop of every
+    setting over all samples (bars: mean over samples; dots: samples)."""
     windows = list(dict.fromkeys(int(w) for w in result["window_px"]))
     strides = list(dict.fromkeys(int(s) for s in result["stride_px"]))
     setting = {
@@ -140,7 +140,7 @@ def plot_occlusion_sweep(
         for i, (w, s) in enumerate(zip(result["window_px"], result["stride_px"], strict=True))
     }
     images, names = result["images"], [str(c) for c in result["class_names"]]
-    n = len(images)
+    n = min(len(images), int(result.get("n_show", len(images))))
     win_a, win_b = (int(v) for v in result["two_window_px"])
     stride_2 = int(result["two_window_stride_px"])
 

@@ -1,7 +1,8 @@
 """Model registry: ``build_model(name, ...)`` returns an ``nn.Module`` for a dataset's shape.
 
 * :mod:`~xaibench.models.core`: the registry :data:`MODELS`, :func:`register`, :func:`build_model`,
-  :func:`get_cam_layer`, :func:`save_model` / :func:`load_model`;
+  :func:`get_cam_layer`, :func:`save_model` / :func:`load_model`
+  (:func:`save_checkpoints` / :func:`load_checkpoints` for several epochs);
 * :mod:`~xaibench.models.small_cnn`: ``small_cnn``;
 * :mod:`~xaibench.models.torchvision_models`: ``resnet18``, ``resnet50``, ``densenet121``,
   ``efficientnet_b0`` (torchvision is imported when one is built, not here);
@@ -20,8 +21,10 @@ from xaibench.models.core import (
     ModelBuilder,
     build_model,
     get_cam_layer,
+    load_checkpoints,
     load_model,
     register,
+    save_checkpoints,
     save_model,
 )
 from xaibench.models.traits import ArchitectureNotSupported, lrp_canonizers
@@ -33,8 +36,10 @@ __all__ = [
     "ModelBuilder",
     "build_model",
     "get_cam_layer",
+    "load_checkpoints",
     "load_model",
     "lrp_canonizers",
     "register",
+    "save_checkpoints",
     "save_model",
 ]

@@ -56,6 +56,29 @@ def save_model(path: str, model: nn.Module, spec: dict[str, Any]) -> None:
         torch.save({"spec": {**spec, "params": params}, "state_dict": model.state_dict()}, tmp)
 
 
+def save_checkpoints(path: str, spec: dict[str, Any], states: dict[int, dict[str, torch.Tensor]]) -> None:
+    """Save the weights of several training epochs (epoch -> state_dict) with the model's spec (atomic)."""
+    from xaibench.io import atomic_path
+
+    params = {k: v for k, v in spec.get("params", {}).items() if k not in INIT_ONLY_PARAMS}
+    with atomic_path(path) as tmp:
+        torch.save({"spec": {**spec, "params": params}, "states": dict(states)}, tmp)
+
+
+def load_checkpoints(path: str, device: torch.device | str = "cpu") -> dict[int, nn.Module]:
+    """Every epoch's model saved by :func:`save_checkpoints` (epoch -> model in eval mode on ``device``)."""
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"cannot load checkpoints from {path}: {exc}") from exc
+    spec, models = saved["spec"], {}
+    for epoch, state in sorted(saved["states"].items()):
+        model = build_model(spec["name"], **spec["shape"], **spec.get("params", {}))
+        model.load_state_dict(state)
+        models[int(epoch)] = model.to(device).eval()
+    return models
+
+
 def load_model(path: str, device: torch.device | str = "cpu") -> nn.Module:
     """Rebuild a model saved by :func:`save_model`, in eval mode on ``device``."""
     try:

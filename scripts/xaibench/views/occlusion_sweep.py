@@ -179,6 +179,7 @@ def occlusion_sweep(
     *,
     n_samples: int,
     windows: Sequence[int | float],
+    n_show: int = 2,
     strides: Sequence[int | float],
     two_window: dict[str, Any],
     baseline: float | str = "mean",
@@ -261,6 +262,7 @@ def occlusion_sweep(
         max_drop=np.stack(max_drop),
         mean_drop=np.stack(mean_drop),
         baseline=np.str_(str(baseline)),
+        n_show=np.int64(min(int(n_show), len(idx))),  # samples the figure's map grid shows (bars: all)
     )
     return out
 
