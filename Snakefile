@@ -18,6 +18,7 @@ include: "rules/explain.smk"
 include: "rules/evaluate.smk"
 include: "rules/statistics.smk"
 include: "rules/claims.smk"
+include: "rules/sweeps.smk"
 include: "rules/figures.smk"
 include: "rules/views.smk"
 

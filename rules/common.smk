@@ -74,6 +74,19 @@ for _key, _known, _what in (
         _known,
         _what,
     )
+for _name, _sweep in config["sweeps"].items():
+    _check_references(
+        f"sweeps.{_name}.dataset", [_sweep["dataset"]], DATASETS, "dataset"
+    )
+    _check_references(
+        f"sweeps.{_name}.model", [_sweep.get("model") or MODELS[0]], MODELS, "model"
+    )
+    _check_references(
+        f"sweeps.{_name}.methods", _sweep.get("methods", []), METHODS, "method"
+    )
+    _check_references(
+        f"sweeps.{_name}.metrics", _sweep.get("metrics", []), METRICS, "metric"
+    )
 if any(config["models"][m]["training"]["checkpoints"] for m in MODELS):
     _check_references(
         "claims.checkpoint_method",
@@ -426,6 +439,7 @@ def final_targets():
         + provenance
         + meta
         + claims
+        + sweep_targets()
     )
 
 
@@ -521,6 +535,72 @@ def view_targets():
     return targets
 
 
+# ---- difficulty sweeps (rules/sweeps.smk)
+
+
+def sweep_levels(sweep):
+    """The level indices of a sweep (the {level} wildcard), one per value."""
+    return list(range(len(config["sweeps"][sweep]["values"])))
+
+
+def sweep_param(wildcards):
+    return config["sweeps"][wildcards.sweep]["param"]
+
+
+def sweep_targets():
+    return expand(
+        "results/figures/sweep_{sweep}.{ext}",
+        sweep=config["sweeps"],
+        ext=("png", "pdf"),
+    ) + expand("results/tables/sweeps/{sweep}.tsv", sweep=config["sweeps"])
+
+
+def sweep_level_settings(wildcards):
+    """Everything one level's job needs: generator, params, the swept parameter and its value, the model,
+    methods and metrics (canonical, so that a change reruns exactly the levels it affects).
+    """
+    sweep = config["sweeps"][wildcards.sweep]
+    base = config["datasets"][sweep["dataset"]]
+    model = config["models"][sweep.get("model") or MODELS[0]]
+    training = {**model.get("training", {}), **sweep.get("training", {})}
+    training.pop("checkpoints", None)
+    return canonical(
+        {
+            "generator": base["generator"],
+            "params": {**base.get("params", {}), **sweep.get("params", {})},
+            "param": sweep["param"],
+            "value": sweep["values"][int(wildcards.level)],
+            "architecture": model["architecture"],
+            "model_params": model.get("params", {}),
+            "training": training,
+            "methods": {m: method_entry(m) for m in sweep.get("methods") or METHODS},
+            "metrics": {
+                m: config["evaluate"]["metrics"][m]
+                for m in sweep.get("metrics") or METRICS
+            },
+            "n_samples": sweep.get("n_samples", 16),
+        }
+    )
+
+
+def sweep_level_files(wildcards):
+    """Every level's scores of the sweep, in level order."""
+    return expand(
+        "results/sweeps/{sweep}/level{level}.tsv",
+        sweep=wildcards.sweep,
+        level=sweep_levels(wildcards.sweep),
+    )
+
+
+def sweep_accuracy_files(wildcards):
+    """Every level's test accuracy of the sweep, in level order."""
+    return expand(
+        "results/sweeps/{sweep}/level{level}_accuracy.tsv",
+        sweep=wildcards.sweep,
+        level=sweep_levels(wildcards.sweep),
+    )
+
+
 # ---- claims (rules/claims.smk)
 
 
@@ -595,7 +675,7 @@ def checkpoint_files(wildcards):
 
 
 def claims_inputs():
-    """Named inputs of rule claims: every table a claim may read that this run makes (a claim's ``needs``
+    """Named inputs of the claims rule, i.e. every table a claim may read that this run makes (a claim's ``needs``
     names them; one the run lacks makes its claim "not tested")."""
     inputs = {
         "scores": "results/tables/scores.tsv",

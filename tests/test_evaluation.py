@@ -220,6 +220,46 @@ def test_target_prediction_explains_the_predicted_class(stage_files, tmp_path):
     assert not np.allclose(pred["attributions"][differs], label["attributions"][differs])
 
 
+def test_explained_targets_of_every_kind():
+    from xaibench.explaining import explained_targets
+
+    labels = np.array([0, 1, 2, 1])
+    logits = np.array([[3.0, 1.0, 2.0], [0.0, 5.0, 4.0], [1.0, 2.0, 0.5], [2.0, 2.0, 1.0]])
+    names = ["cat", "dog", "fox"]
+    np.testing.assert_array_equal(explained_targets("label", labels, logits, names), labels)
+    np.testing.assert_array_equal(explained_targets("prediction", labels, logits, names), logits.argmax(1))
+    # the runner-up: the second-highest logit (ties: the lower index first, as argmax)
+    np.testing.assert_array_equal(explained_targets("second", labels, logits, names), [2, 2, 0, 1])
+    np.testing.assert_array_equal(explained_targets("fox", labels, logits, names), [2, 2, 2, 2])
+    np.testing.assert_array_equal(explained_targets(1, labels, logits, names), [1, 1, 1, 1])
+    for bad in ("wolf", 3, -1, True):
+        with pytest.raises(ValueError, match=r"explain.target: .*cat"):
+            explained_targets(bad, labels, logits, names)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_target_second_explains_a_class_the_model_did_not_choose(stage_files, tmp_path):
+    """explain.target: second explains each image's runner-up class: never the prediction, and the maps are
+    the method's for that class."""
+    import torch
+
+    from xaibench.methods import explain
+
+    root, _, _ = stage_files
+    dataset, model = _stage_inputs(root)
+    spec = {"method": "input_x_gradient", "params": {}}
+    _explain_stage(root, tmp_path / "second.npz", spec, target="second")
+    stored = load_explanation(str(tmp_path / "second.npz"))
+    assert (stored["targets"] != stored["predictions"]).all()
+    images = torch.from_numpy(dataset.images[stored["indices"]])
+    with torch.no_grad():
+        expected_targets = torch.argsort(model(images), dim=1, descending=True, stable=True)[:, 1].numpy()
+    np.testing.assert_array_equal(stored["targets"], expected_targets)
+    np.testing.assert_array_equal(
+        stored["attributions"], explain("input_x_gradient", model, images, torch.from_numpy(expected_targets))
+    )
+
+
 @pytest.mark.usefixtures("one_torch_thread")  # the rules run with threads: 1 (same kernels, same bits)
 def test_stored_score_equals_the_metric(stage_files):
     """A score row of the evaluate stage is evaluate_metric(...) on the same model, images, targets, maps."""

@@ -209,6 +209,7 @@ def write_inputs(workdir: Path) -> tuple[Path, Path]:
         "sparseness": {"metric": "sparseness"},
     }
     config["figures"].update(grid_methods=["gradcam"], curve_metrics=["pixel_flipping"])
+    config["sweeps"] = {}  # they name other methods and metrics
     # Views are not among the targets, but views naming explain methods must name only the one kept here.
     schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
     for view, spec in schema["properties"].get("views", {}).get("properties", {}).items():
@@ -367,9 +368,14 @@ def assert_same_file(ours: Path, theirs: Path) -> None:
         import torch
 
         a, b = (torch.load(p, weights_only=True) for p in (ours, theirs))
-        assert a["spec"] == b["spec"] and a["state_dict"].keys() == b["state_dict"].keys()
-        for key, value in a["state_dict"].items():
-            torch.testing.assert_close(value, b["state_dict"][key], msg=f"{ours}:{key}")
+        # model.pt holds one state_dict; checkpoints.pt one per kept epoch ("states")
+        states_a = a["states"] if "states" in a else {"final": a["state_dict"]}
+        states_b = b["states"] if "states" in b else {"final": b["state_dict"]}
+        assert a["spec"] == b["spec"] and states_a.keys() == states_b.keys()
+        for epoch, state in states_a.items():
+            assert state.keys() == states_b[epoch].keys()
+            for key, value in state.items():
+                torch.testing.assert_close(value, states_b[epoch][key], msg=f"{ours}:{epoch}:{key}")
     elif ours.suffix == ".png":
         from matplotlib.image import imread
 

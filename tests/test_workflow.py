@@ -178,12 +178,13 @@ def test_target_prediction_runs(e2e, tmp_path):
     config["explain"]["methods"] = {"saliency": config["explain"]["methods"]["saliency"]}
     config["explain"]["methods_per_job"] = config["evaluate"]["methods_per_job"] = 1
     config["figures"]["grid_methods"] = ["saliency"]
-    config["views"] = {}
+    config["views"], config["sweeps"] = {}, {}  # they name other methods
+    config["claims"]["checkpoint_method"] = "saliency"  # (the model's training settings stay: no retraining)
     path = tmp_path / "prediction.yaml"
     path.write_text(yaml.safe_dump(config))
     dataset_name, model_name = next(iter(config["datasets"])), next(iter(config["models"]))
     target = Path("results", "explanations", dataset_name, model_name, "seed0", "saliency.npz")
-    out = snakemake(target, "--cores", "1", "--directory", str(tmp_path), "--configfile", str(path))
+    out = snakemake(str(target), "--cores", "1", "--directory", str(tmp_path), "--configfile", str(path))
     assert "train_model" not in out.stdout + out.stderr  # only the explanation job ran
     stored = load_explanation(tmp_path / target, "saliency")
     np.testing.assert_array_equal(stored["targets"], stored["predictions"])
@@ -198,9 +199,11 @@ def test_figures_are_non_empty_images(e2e):
     figures = sorted((workdir / "results/figures").rglob("*.png"))
     pairs = len(config["datasets"]) * len(config["models"])
     per_pair = sum(len(VIEWS.get(view).figures) for view in config["views"])  # figures of the views
-    # grid, heatmap, training curves, metric agreement, claims; per pair: curves, CD diagrams, forest plot,
-    # views, object parts (the tiny run's only dataset is Triangles & Squares, which has a part geometry)
-    expected = 5 + (len(config["figures"]["curve_metrics"]) + 2 + per_pair + 1) * pairs
+    # grid, heatmap, training curves, metric agreement, claims, one per sweep; per pair: curves, CD diagrams,
+    # forest plot, views, object parts (the tiny run's only dataset is Triangles & Squares: it has parts)
+    expected = (
+        5 + len(config["sweeps"]) + (len(config["figures"]["curve_metrics"]) + 2 + per_pair + 1) * pairs
+    )
     assert len(figures) == expected, figures
     for png in figures:
         image = imread(png)
@@ -218,12 +221,14 @@ def test_object_parts_and_claims_equal_the_library_on_the_runs_files(e2e):
     workdir, config = e2e
     (dataset,), (model,) = config["datasets"], config["models"]
     folder = workdir / "results" / "claims" / "parts" / dataset / model
-    files = {name: str(path) for name, path in explanation_files(workdir, dataset, model).items()}
+    found = explanation_files(workdir, dataset, model)
+    files = {name: str(found[name]) for name in config["explain"]["methods"]}  # config order, as the rule
     runs = {0: (str(workdir / f"results/data/{dataset}/seed0.npz"), files)}
     zones, _ = pair_tables("triangles_squares", runs, {"dataset": dataset, "model": model})
     stored = pd.read_csv(folder / "zones.tsv", sep="\t")
     pd.testing.assert_frame_equal(stored, zones, check_dtype=False)
-    summary = summarise_parts(zones, n_boot=config["statistics"]["n_boot"], seed=config["seed"])
+    n_boot = config.get("statistics", {}).get("n_boot", 2000)  # schema default: test.yaml sets none
+    summary = summarise_parts(zones, n_boot=n_boot, seed=config["seed"])
     stored_summary = pd.read_csv(folder / "summary.tsv", sep="\t")
     pd.testing.assert_frame_equal(stored_summary, summary, check_dtype=False)
     claims = pd.read_csv(workdir / "results/tables/claims.tsv", sep="\t", keep_default_na=False)

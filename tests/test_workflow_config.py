@@ -109,6 +109,8 @@ def test_minimal_config_runs_the_chain_without_views(tmp_path):
         "figure_metric_heatmap": 1,
         "figure_training_curves": 1,
         "figure_faithfulness_curves": 1,  # pixel_flipping
+        "object_parts": 1,  # Triangles & Squares: relevance per part of the shapes
+        "claims": 1,  # the claims table: "not tested" where the run lacks a claim's tables
         "all": 1,
     }
 
@@ -229,6 +231,8 @@ def test_minimal_config_runs_end_to_end(minimal_run):
         f"faithfulness/{pair}/pixel_flipping.png",
         f"ranks/{pair}/critical_differences.png",
         f"ranks/{pair}/forest.png",
+        f"object_parts/{pair}/parts.png",
+        "claims.png",
     }
     assert not (folder / "results/views").exists()
 

@@ -62,8 +62,15 @@ def _tsv(a: Path, b: Path) -> str:
 def _weights(a: Path, b: Path) -> str:
     import torch
 
-    sa = torch.load(a, map_location="cpu", weights_only=True)["state_dict"]
-    sb = torch.load(b, map_location="cpu", weights_only=True)["state_dict"]
+    def states(path: Path) -> dict[str, torch.Tensor]:
+        """Every tensor of a saved model (``state_dict``) or of saved checkpoints (``states``: epoch ->
+        state_dict), by a flat name."""
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if "states" in saved:
+            return {f"epoch {e}: {k}": v for e, state in saved["states"].items() for k, v in state.items()}
+        return saved["state_dict"]
+
+    sa, sb = states(a), states(b)
     if sa.keys() != sb.keys():
         return "state dict keys differ"
     bad = [k for k in sa if not torch.equal(sa[k], sb[k])]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,30 @@ from xaibench.pairs import load_pair
 from xaibench.runtime import seed_everything
 from xaibench.training import predict
 
+TARGET_KINDS = ("label", "prediction", "second")
+
+
+def explained_targets(
+    target: str | int, labels: np.ndarray, logits: np.ndarray, class_names: Sequence[str]
+) -> np.ndarray:
+    """The class explained for each image (``explain.target``): ``"label"`` the true class, ``"prediction"``
+    the model's, ``"second"`` the runner-up (the second-highest logit: an explanation of a class the model
+    did not choose, seed 003 Fig. 4), a class index or a class name (that class for every image)."""
+    if isinstance(target, str) and target in TARGET_KINDS:
+        if target == "label":
+            return np.asarray(labels)
+        order = np.argsort(-np.asarray(logits), axis=1, kind="stable")
+        return order[:, 0] if target == "prediction" else order[:, 1]
+    names = [str(c) for c in class_names]
+    if isinstance(target, str) and target in names:
+        return np.full(len(labels), names.index(target), dtype=np.int64)
+    if isinstance(target, int | np.integer) and not isinstance(target, bool) and 0 <= target < len(names):
+        return np.full(len(labels), int(target), dtype=np.int64)
+    raise ValueError(
+        f"config key explain.target: {target!r} is none of {list(TARGET_KINDS)}, a class name {names} or a "
+        f"class index 0..{len(names) - 1}"
+    )
+
 
 def explain_group(
     *,
@@ -38,7 +62,7 @@ def explain_group(
     device: str,
     n_samples: int,
     batch_size: int,
-    target: str,
+    target: str | int,
 ) -> list[dict[str, Any]]:
     """Explain ``n_samples`` seeded test images with every method of ``specs`` (config name -> entry
     ``{"method", "params"}``) and write one file (module docstring); return one summary per method.
@@ -56,8 +80,9 @@ def explain_group(
     idx = evaluation_subset(dataset, n_samples, seed)
     images = dataset.images[idx]
     labels = dataset.labels[idx]
-    predictions = predict(model, images, dev).argmax(1)
-    targets = labels if target == "label" else predictions
+    logits = predict(model, images, dev)
+    predictions = logits.argmax(1)
+    targets = explained_targets(target, labels, logits, dataset.class_names)
 
     arrays: dict[str, Any] = {
         "indices": idx,

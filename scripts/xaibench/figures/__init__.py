@@ -7,6 +7,7 @@
 * :mod:`~xaibench.figures.curves`: faithfulness (perturbation) curves, one panel per method family;
 * :mod:`~xaibench.figures.forest`: forest plots of method means and CIs against the random control;
 * :mod:`~xaibench.figures.ranks`: critical-difference diagrams and the metric-agreement matrices;
+* :mod:`~xaibench.figures.sweeps`: difficulty sweeps (accuracy and metrics against a dataset parameter);
 * :mod:`~xaibench.figures.training`: training curves;
 * :mod:`~xaibench.figures.randomisation`: the cascading randomisation view (maps and similarity curves);
 * :mod:`~xaibench.figures.views_input`, :mod:`~xaibench.figures.views_model`: the views of inputs and of
@@ -42,6 +43,7 @@ from xaibench.figures.names import (
 )
 from xaibench.figures.randomisation import plot_randomisation_curves, plot_randomisation_maps
 from xaibench.figures.ranks import RankPanel, plot_critical_differences, plot_metric_agreement
+from xaibench.figures.sweeps import plot_sweep
 from xaibench.figures.training import plot_training_curves
 from xaibench.figures.views_input import (
     plot_activation_maps,
@@ -92,6 +94,7 @@ __all__ = [
     "plot_occlusion_sweep",
     "plot_randomisation_curves",
     "plot_randomisation_maps",
+    "plot_sweep",
     "plot_training_curves",
     "save_figure",
     "wrap_text",
