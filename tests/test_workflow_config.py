@@ -88,6 +88,45 @@ def test_dry_run_has_one_job_per_dataset_model_and_group_of_methods(name, tmp_pa
     assert counts.get("views", 0) == (pairs if config.get("views_per_job", 1) == "all" else 0)
 
 
+@pytest.mark.slow
+def test_a_difficulty_sweep_runs_end_to_end(tmp_path):
+    """A sweep of config/test.yaml's dataset over min_contrast: one job per level and one for the sweep, none
+    of the main chain's; the summary holds every level x method x metric, the levels' accuracies and
+    Spearman trends, and the figure is whole (library values: tests/test_sweeps.py)."""
+    from matplotlib.image import imread
+
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["sweeps"] = {
+        "contrast": {
+            "dataset": "ts_rotation",
+            "param": "min_contrast",
+            "values": [0.0, 0.5],
+            "params": {"n_train": 200, "n_val": 32, "n_test": 32},
+            "training": {"epochs": 1},
+            "methods": ["saliency", "random"],
+            "metrics": ["relevance_mass_accuracy", "sparseness"],
+            "n_samples": 4,
+        }
+    }
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config))
+    targets = ["results/tables/sweeps/contrast.tsv", "results/figures/sweep_contrast.png"]
+    args = ("--directory", str(tmp_path), "--configfile", str(path))
+    assert job_counts(snakemake("-n", *targets, *args).stdout) == {"sweep_level": 2, "sweep": 1}
+    snakemake(*targets, "--cores", "2", *args, timeout=300)
+    summary = pd.read_csv(tmp_path / targets[0], sep="\t")
+    assert sorted(summary["value"].unique()) == [0.0, 0.5]
+    assert len(summary) == 2 * 2 * 2 and set(summary["method"]) == {"saliency", "random"}
+    assert summary["accuracy"].between(0, 1).all() and summary["n"].eq(4).all()
+    levels = [pd.read_csv(tmp_path / f"results/sweeps/contrast/level{i}.tsv", sep="\t") for i in (0, 1)]
+    for level, table in zip(summary.groupby("level"), levels, strict=True):
+        means = table.groupby(["method", "metric"])["score"].mean()
+        got = level[1].set_index(["method", "metric"])["mean"]
+        pd.testing.assert_series_equal(got.sort_index(), means.sort_index(), check_names=False)
+    height, width = imread(tmp_path / targets[1]).shape[:2]
+    assert height <= 1.5 * width
+
+
 def test_minimal_config_runs_the_chain_without_views(tmp_path):
     """Datasets, models, methods and metrics are enough: the defaults that name methods or metrics take
     configured ones (else the explanation grid would name gradcam, lime and occlusion), and no view runs."""
