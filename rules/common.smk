@@ -696,6 +696,8 @@ def claims_inputs():
         inputs["cascading_randomisation_similarity"] = view_pair_tables(
             "cascading_randomisation", "similarity"
         )
+    if view_pair_tables("fgsm_growth", "stops"):
+        inputs["fgsm_growth_stops"] = view_pair_tables("fgsm_growth", "stops")
     if view_pair_tables("adversarial", "noise_pairs"):
         inputs["adversarial_noise_pairs"] = view_pair_tables(
             "adversarial", "noise_pairs"

@@ -31,11 +31,24 @@ def _walk(node, path="config"):
         yield from _walk(extra, f"{path}.<name>")
 
 
+def _required(node, path="config"):
+    """Paths of the keys their object requires (``required:``), at any depth."""
+    yield from (f"{path}.{name}" for name in node.get("required", []))
+    for name, prop in node.get("properties", {}).items():
+        yield from _required(prop, f"{path}.{name}")
+    extra = node.get("additionalProperties")
+    if isinstance(extra, dict):
+        yield from _required(extra, f"{path}.<name>")
+
+
 def test_every_key_has_description_and_default():
     schema = _schema()
     required = set(schema.get("required", []))
+    required_keys = set(_required(schema))  # e.g. a sweep's dataset, param and values: no default
     for path, prop in _walk(schema):
         assert prop.get("description"), f"{path} lacks a description"
+        if path in required_keys and path.count(".") > 1:
+            continue
         top = path.split(".")[1]
         # required keys (datasets/models and the registry name of an entry) need no default
         if path.count(".") == 1 and top in required:

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from xaibench.datasets import make_dataset
-from xaibench.evaluation import _evaluate_one
+from xaibench.evaluation import evaluate_one
 from xaibench.methods import explain, quantus_explain_func
 from xaibench.methods.cache import ExplanationCache, model_digest
 from xaibench.metrics import evaluate_metric
@@ -80,10 +80,10 @@ def test_cached_evaluation_is_bit_identical_and_replays_avg_sensitivity(case, me
         "ids": {"dataset": "d", "model": "m", "replicate": 0, "method": method},
     }
     common |= {"batch_size": BATCH, "seed": 0}
-    plain, plain_curves, _ = _evaluate_one(dataset, model, "cpu", expl, **common)
+    plain, plain_curves, _ = evaluate_one(dataset, model, "cpu", expl, **common)
     counting = Counting(quantus_explain_func)
     cache = ExplanationCache(counting)
-    cached, cached_curves, _ = _evaluate_one(dataset, model, "cpu", expl, explain_cache=cache, **common)
+    cached, cached_curves, _ = evaluate_one(dataset, model, "cpu", expl, explain_cache=cache, **common)
 
     assert np.isfinite(plain["score"]).sum() >= 3 * N, plain.groupby("metric")["score"].apply(list)
     np.testing.assert_array_equal(plain["metric"], cached["metric"])

@@ -202,7 +202,9 @@ def test_figures_are_non_empty_images(e2e):
     # grid, heatmap, training curves, metric agreement, claims, one per sweep; per pair: curves, CD diagrams,
     # forest plot, views, object parts (the tiny run's only dataset is Triangles & Squares: it has parts)
     expected = (
-        5 + len(config["sweeps"]) + (len(config["figures"]["curve_metrics"]) + 2 + per_pair + 1) * pairs
+        5
+        + len(config.get("sweeps", {}))
+        + (len(config["figures"]["curve_metrics"]) + 2 + per_pair + 1) * pairs
     )
     assert len(figures) == expected, figures
     for png in figures:

@@ -102,7 +102,7 @@ def evaluate_methods(
     import_libraries(m["method"] for m in methods.values())  # not charged to the first metric timed
     for name, path in attributions.items():
         with config_key(f"explain.methods.{name}"):
-            s, c, t = _evaluate_one(
+            s, c, t = evaluate_one(
                 dataset,
                 model,
                 dev,
@@ -122,7 +122,7 @@ def evaluate_methods(
     return pd.concat(scores, ignore_index=True), curves, pd.concat(timing, ignore_index=True)
 
 
-def _evaluate_one(
+def evaluate_one(
     dataset: Any,
     model: Any,
     dev: Any,

@@ -95,7 +95,7 @@ def explain_group(
     import_libraries(spec["method"] for spec in specs.values())  # not charged to the first method's seconds
     for name, spec in specs.items():
         with config_key(f"explain.methods.{name}"):
-            maps, seconds, note = _explain_one(spec, model, dev, images, targets, seed, batch_size)
+            maps, seconds, note = explain_one(spec, model, dev, images, targets, seed, batch_size)
         arrays |= {
             f"{name}.attributions": maps,
             f"{name}.seconds": np.float64(seconds),
@@ -120,7 +120,7 @@ def explain_group(
     return summaries
 
 
-def _explain_one(
+def explain_one(
     spec: dict[str, Any],
     model: torch.nn.Module,
     dev: torch.device,

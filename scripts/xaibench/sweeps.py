@@ -2,8 +2,8 @@
 
 One sweep job per level (:func:`run_level`) generates a small dataset with the swept generator parameter set
 to the level's value, trains a small model, explains a few methods on a seeded subset of its test images and
-scores a few metrics -- with the workflow's own stage code (:func:`xaibench.explaining._explain_one`,
-:func:`xaibench.evaluation._evaluate_one`), so a score here is the score the main workflow would give for the
+scores a few metrics -- with the workflow's own stage code (:func:`xaibench.explaining.explain_one`,
+:func:`xaibench.evaluation.evaluate_one`), so a score here is the score the main workflow would give for the
 same pair, NaN and note included (a method not applicable, a mask metric without masks). The caller tags
 the level's tables with ``sweep``, ``param``, ``level`` (index) and ``value`` (:func:`level_tables`);
 :func:`gather_levels` stacks them and :func:`summarise_sweep` gives per level the mean and 95 % bootstrap CI
@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from xaibench.datasets import evaluation_subset, make_dataset
-from xaibench.evaluation import _evaluate_one, explanation_cache
-from xaibench.explaining import _explain_one, explained_targets
+from xaibench.evaluation import evaluate_one, explanation_cache
+from xaibench.explaining import explain_one, explained_targets
 from xaibench.methods import import_libraries
 from xaibench.runtime import select_device
 from xaibench.stats import group_rng, hierarchical_bootstrap
@@ -89,11 +89,11 @@ def run_level(
     timing = [{"stage": "data", "name": generator, "seconds": data_s}]
     timing.append({"stage": "train", "name": architecture, "seconds": train_s})
     for name, spec in specs.items():
-        maps, seconds, note = _explain_one(spec, model, dev, images, targets, seed, batch_size)
+        maps, seconds, note = explain_one(spec, model, dev, images, targets, seed, batch_size)
         attributions[name], notes[name] = maps, note
         timing.append({"stage": "explain", "name": name, "seconds": seconds})
         expl = {"indices": idx, "targets": targets, "attributions": maps} | ({"note": note} if note else {})
-        scores, _, metric_timing = _evaluate_one(
+        scores, _, metric_timing = evaluate_one(
             dataset,
             model,
             dev,

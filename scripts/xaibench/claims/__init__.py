@@ -4,11 +4,12 @@ Layout: :mod:`~xaibench.claims.core` (ClaimSpec, the ``CLAIMS`` registry, ``regi
 logic and ``evaluate_claims``: generic, knows no claim by name), :mod:`~xaibench.claims.evidence` (tests
 shared by the claims: a method against a control, two methods, a paired difference, a share),
 :mod:`~xaibench.claims.parts` (where on the object relevance lies: corners, edges, interior; objects of a
-counting image) and :mod:`~xaibench.claims.catalogue` (the claims themselves). This package re-exports the
+counting image) and :mod:`~xaibench.claims.catalogue` and :mod:`~xaibench.claims.perturbations` (the claims
+themselves). This package re-exports the
 public names and imports the catalogue so that the claims register.
 """
 
-from xaibench.claims import catalogue
+from xaibench.claims import catalogue, perturbations
 from xaibench.claims.core import (
     CLAIM_COLUMNS,
     CLAIMS,
@@ -31,6 +32,7 @@ __all__ = [
     "Evidence",
     "catalogue",
     "evaluate_claims",
+    "perturbations",
     "register",
     "verdict",
     "verdict_counts",

@@ -5,7 +5,8 @@ registry names (``lrp``, ``region_perturbation`` with preset ``samek2017``) and 
 (``synthetic_ct``, ``triangles_squares``); the context maps them to the run's config names, so a claim is
 tested wherever the run has what it needs, whatever the entries are called.
 
-The papers (README, References):
+The claims of seed 004 and of Adebayo et al. (perturbed inputs and models) are in
+:mod:`~xaibench.claims.perturbations`. The papers (README, References):
 
 * seed 000: Brodzicki, Kucharski, Piekarski, Kostuch, Jaworek-Korjakowska, "Deep Neural Network
   Interpretability Methods for Supervised and Unsupervised Problems" (2021);
@@ -26,7 +27,12 @@ import pandas as pd
 
 from xaibench.claims.checkpoints import accuracy_correlation
 from xaibench.claims.core import ClaimContext, Evidence, not_tested, register
-from xaibench.claims.evidence import against_control, between_methods, mean_interval, paired_difference
+from xaibench.claims.evidence import (
+    against_control,
+    between_methods,
+    mean_interval,
+    paired_difference,
+)
 from xaibench.stats.bootstrap import group_rng
 
 CT = ("synthetic_ct", "luna16")
@@ -41,8 +47,6 @@ SEED_002 = (
     "Rangelova, Exploring deep neural network explanation technologies potential for research (eScience)"
 )
 SEED_003 = "Fang, Convolutional Neural Network Interpretability Analysis for Image Classification (2023)"
-SEED_004 = "Chen and Teuscher, Explanation Methods for Neural Networks (2019)"
-ADEBAYO = "Adebayo et al., Sanity Checks for Saliency Maps (NeurIPS 2018)"
 XAI_TRIS = "Clark, Wilming and Haufe, XAI-TRIS (Machine Learning, 2024)"
 
 
@@ -317,7 +321,7 @@ def _gradcam_overlaps_mask(context: ClaimContext) -> list[Evidence]:
     "(Spearman's rho of test accuracy with the maps' Gaussian spread below 0)",
     label="More accurate checkpoints give more concentrated Grad-CAM maps (rho < 0)",
     needs=("checkpoints",),
-    figure="results/claims/checkpoints",
+    figure="",  # the table results/claims/checkpoints/<pair>.tsv
 )
 def _gaussian_tracks_accuracy(context: ClaimContext) -> list[Evidence]:
     table = context.tables["checkpoints"]
@@ -417,131 +421,3 @@ def _counting_every_object(context: ClaimContext) -> list[Evidence]:
         )
         evidence.append(_summary_evidence(row, "evenness of lrp over the objects", 0.5, "greater", detail))
     return evidence
-
-
-# ---- seed 004: heatmaps under adversarial attack, against sign noise of the same size
-
-
-def _attack_claim(context: ClaimContext, method: str) -> list[Evidence]:
-    """Per flipped image: Spearman (|a|) of the noise-control map with the clean map minus that of the
-    attacked map (positive = the attack changes the map more than sign noise of the same L-inf norm that
-    keeps the prediction), pooled over the attacks of the view."""
-    pairs = context.tables["adversarial_noise_pairs"]
-    names = context.methods_named(method)
-    evidence = []
-    for (dataset, model), rows in pairs.groupby(["dataset", "model"], sort=False):
-        statistic = f"Spearman |a| with the clean map, noise control minus attack, {method}"
-        rows = rows[rows["method"].isin(names[:1])]
-        difference = rows["spearman_diff"].to_numpy(float)
-        if not np.isfinite(difference).any():
-            evidence.append(
-                not_tested(dataset, model, statistic, f"no flipped image with a {method} noise pair")
-            )
-            continue
-        means = f"attack {rows['spearman_attack'].mean():.2f}, noise {rows['spearman_noise'].mean():.2f}"
-        evidence.append(
-            paired_difference(
-                difference,
-                None,
-                dataset=dataset,
-                model=model,
-                statistic=statistic,
-                rng=group_rng(context.seed, "attack", dataset, model, method),
-                n_boot=context.n_boot,
-                detail=f"{means} (attacks: {', '.join(pd.unique(rows['attack']))})",
-            )
-        )
-    return evidence
-
-
-@register(
-    "s004_gradcam_shifts_under_attack",
-    seed="004",
-    source=SEED_004 + ", Fig. 7 and Conclusion",
-    text="Grad-CAM heatmaps change under an imperceptible adversarial attack, more than under random sign "
-    "noise of the same size that keeps the prediction",
-    label="Grad-CAM maps change under attack more than under equal noise",
-    needs=("adversarial_noise_pairs",),
-    figure="results/figures/adversarial",
-)
-def _gradcam_attack(context: ClaimContext) -> list[Evidence]:
-    return _attack_claim(context, "gradcam")
-
-
-@register(
-    "s004_lime_shifts_under_attack",
-    seed="004",
-    source=SEED_004 + ", Fig. 6",
-    text="LIME explanations change under an imperceptible adversarial attack, more than under random sign "
-    "noise of the same size that keeps the prediction",
-    label="LIME maps change under attack more than under equal noise",
-    needs=("adversarial_noise_pairs",),
-    figure="results/figures/adversarial",
-)
-def _lime_attack(context: ClaimContext) -> list[Evidence]:
-    return _attack_claim(context, "lime")
-
-
-# ---- Adebayo et al.: cascading randomisation of the model's layers
-
-
-def _cascade_claim(context: ClaimContext, method: str, reference: str = "saliency") -> list[Evidence]:
-    """Per image, the mean Spearman correlation (of |a|) with the original map over every step of the
-    cascade, ``method`` minus ``reference``: positive = ``method`` changes less as the layers are
-    randomised."""
-    table = context.tables["cascading_randomisation_similarity"]
-    evidence = []
-    first, second = context.methods_named(method), context.methods_named(reference)
-    for (dataset, model), rows in table.groupby(["dataset", "model"], sort=False):
-        statistic = f"mean Spearman |a| over the cascade, {method} minus {reference}"
-        cascade = rows[rows["step"] > 0]
-        names = set(cascade["method"])
-        if not (first and second and first[0] in names and second[0] in names):
-            evidence.append(not_tested(dataset, model, statistic, f"the view ran no {method} or {reference}"))
-            continue
-        per_image = cascade.pivot_table(
-            index="sample", columns="method", values="spearman_abs", aggfunc="mean"
-        )
-        difference = (per_image[first[0]] - per_image[second[0]]).to_numpy(float)
-        means = f"{method} {per_image[first[0]].mean():.2f}, {reference} {per_image[second[0]].mean():.2f}"
-        evidence.append(
-            paired_difference(
-                difference,
-                None,
-                dataset=dataset,
-                model=model,
-                statistic=statistic,
-                rng=group_rng(context.seed, "cascade", dataset, model, method),
-                n_boot=context.n_boot,
-                detail=f"mean over {cascade['step'].max()} steps: {means}",
-            )
-        )
-    return evidence
-
-
-@register(
-    "lit_adebayo_guided_backprop",
-    seed="literature",
-    source=ADEBAYO + ", Sec. 3 and Fig. 2 (cascading randomisation)",
-    text="Guided backpropagation is insensitive to the model's parameters: as the layers are re-initialised "
-    "from the top, its maps stay more similar to the original than the gradient's do",
-    label="Guided backprop changes less than the gradient under cascading randomisation",
-    needs=("cascading_randomisation_similarity",),
-    figure="results/figures/cascading_randomisation",
-)
-def _adebayo_guided_backprop(context: ClaimContext) -> list[Evidence]:
-    return _cascade_claim(context, "guided_backprop")
-
-
-@register(
-    "lit_adebayo_guided_gradcam",
-    seed="literature",
-    source=ADEBAYO + ", Sec. 3 and Fig. 2 (cascading randomisation)",
-    text="Guided Grad-CAM is insensitive to the model's parameters: as the layers are re-initialised from "
-    "the top, its maps stay more similar to the original than the gradient's do",
-    label="Guided Grad-CAM changes less than the gradient under cascading randomisation",
-    needs=("cascading_randomisation_similarity",),
-    figure="results/figures/cascading_randomisation",
-)
-def _adebayo_guided_gradcam(context: ClaimContext) -> list[Evidence]:
-    return _cascade_claim(context, "guided_gradcam")

@@ -56,6 +56,7 @@ from xaibench.figures.views_model import (
     plot_adversarial_similarity,
     plot_embeddings,
     plot_feature_visualisation,
+    plot_fgsm_growth,
     plot_maximisation,
 )
 
@@ -85,6 +86,7 @@ __all__ = [
     "plot_explanation_grid",
     "plot_faithfulness_curves",
     "plot_feature_visualisation",
+    "plot_fgsm_growth",
     "plot_forest",
     "plot_guided_gradcam_composite",
     "plot_max_activating",

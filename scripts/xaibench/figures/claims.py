@@ -46,9 +46,12 @@ def plot_claims(claims: pd.DataFrame, png: PathLike, pdf: PathLike | None = None
     datasets = list(dict.fromkeys(tested["dataset"])) or ["(none)"]
     n_rows, n_cols = len(order), len(datasets)
     height = 1.4 + _ROW_HEIGHT * n_rows
-    figure = Figure(figsize=(max(5.2 + 1.25 * n_cols, height / 1.4), height))  # never taller than 1.4 x wide
+    # at least as many column slots as keep the figure no taller than 1.4 x its width (the axes span the
+    # empty slots, so a tight crop keeps them)
+    slots = max(n_cols, int(np.ceil((height / 1.4 - 5.2) / 1.25)))
+    figure = Figure(figsize=(5.2 + 1.25 * slots, height))
     axes = figure.add_axes((0.42, 0.1, 0.56, 0.8 - 0.4 / max(n_rows, 1)))
-    axes.set_xlim(0, n_cols)
+    axes.set_xlim(0, slots)
     axes.set_ylim(n_rows, 0)
     axes.set_xticks(np.arange(n_cols) + 0.5, datasets, rotation=30, ha="left", fontsize=8)
     axes.xaxis.tick_top()

@@ -1,5 +1,6 @@
 """Figures of the views of the model: feature visualisation / Deep Dream, embeddings (t-SNE, UMAP),
-adversarial attacks (heatmaps before/after, similarity scores) and adversarial maximisation.
+adversarial attacks (heatmaps before/after, similarity scores), adversarial maximisation and the step-by-step
+growth of a targeted FGSM attack.
 
 Like the other figure modules, only numpy, pandas and matplotlib are used (no torch), figures are
 :class:`matplotlib.figure.Figure` objects (no pyplot state) and are written as PNG + PDF through
@@ -23,6 +24,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from xaibench.figures.common import (
     LABEL,
@@ -40,6 +42,7 @@ __all__ = [
     "plot_adversarial_similarity",
     "plot_embeddings",
     "plot_feature_visualisation",
+    "plot_fgsm_growth",
     "plot_maximisation",
 ]
 
@@ -449,6 +452,105 @@ def plot_maximisation(
     fig.suptitle(
         f"{title}\nadversarial maximisation: targeted PGD pushed far past the decision boundary"
         " toward each other class",
+        fontsize=HEADER,
+    )
+    save_figure(fig, png, pdf)
+
+
+# --------------------------------------------------------------------------------------------------
+# targeted FGSM growth
+
+
+def plot_fgsm_growth(
+    arrays: Mapping[str, np.ndarray],
+    trajectory: pd.DataFrame,
+    class_names: Sequence[str],
+    title: str,
+    png: PathLike,
+    pdf: PathLike | None = None,
+) -> None:
+    """Targeted FGSM grown step by step (seed 004, Fig. 3; :mod:`xaibench.views.fgsm_growth`). Top, one row
+    per shown image (``arrays["snapshots"]``): clean, the images at the fractions ``arrays["fractions"]`` of
+    its stop step, the image at the stop (or the last step) and the perturbation (``±max`` of its own). Below,
+    p(target) (solid) and p(original prediction) (dashed) against the step for every image of ``trajectory``,
+    the threshold dotted and each stop marked."""
+    snaps, snap_steps, fractions = arrays["snapshots"], arrays["snapshot_steps"], arrays["fractions"]
+    n_show, n_frac = snap_steps.shape
+    lo, hi = (float(v) for v in arrays["value_range"])
+    threshold, step, stop = float(arrays["threshold"]), float(arrays["step_rel"]), arrays["stop_step"]
+    samples = [int(s) for s in arrays["indices"]]
+    colours = [
+        matplotlib.colormaps["tab10"](i) if i < 10 else (0.6, 0.6, 0.6, 1.0) for i in range(len(samples))
+    ]
+    n_cols, cell = n_frac + 3, 1.2
+    width, height = cell * n_cols + 1.0, 1.0 + n_show * (cell + 0.45) + 3.6
+    fig = Figure(figsize=(width, height))
+    grid = fig.add_gridspec(
+        n_show + 1, n_cols, height_ratios=[cell] * n_show + [2.6], wspace=0.08, hspace=0.5,
+        top=1 - 0.85 / height, bottom=0.95 / height, left=0.9 / width, right=1 - 0.1 / width,
+    )  # fmt: skip
+    for i in range(n_show):
+        rows = trajectory[trajectory["sample"] == samples[i]].set_index("step")
+        p_at = rows["p_target"]
+        last = int(arrays["steps_run"][i])
+        frames = [(arrays["clean"][i], f"step 0\np(target) {p_at[0]:.2f}")]
+        frames += [(snaps[i, f], f"step {s}\np(target) {p_at[s]:.2f}") for f, s in enumerate(snap_steps[i])]
+        end = "stop" if np.isfinite(stop[i]) else "not reached"
+        frames.append((arrays["final"][i], f"step {last} ({end})\np(target) {p_at[last]:.2f}"))
+        heads = ["clean", *(f"{100 * f:.0f} % of stop" for f in fractions), "stop / last step"]
+        for col, (image, label) in enumerate(frames):
+            ax = fig.add_subplot(grid[i, col])
+            _show(ax, image, (lo, hi))
+            ax.set_xlabel(label, fontsize=SMALL, labelpad=2)
+            if i == 0:
+                ax.set_title(heads[col], fontsize=LABEL, fontweight="bold")
+        original, target = (class_names[int(arrays[key][i])] for key in ("original", "target"))
+        fig.axes[-n_cols + 1].set_ylabel(
+            wrap_text(f"#{samples[i]}: {original} → {target}", 16), fontsize=LABEL, color=colours[i]
+        )
+        ax = fig.add_subplot(grid[i, -1])
+        delta = arrays["perturbation"][i].mean(0)
+        limit = float(np.abs(delta).max()) or 1.0
+        ax.imshow(delta, cmap=PERTURBATION_CMAP, vmin=-limit, vmax=limit)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel(f"scale ±{limit:.2g}\n(= {255 * limit / (hi - lo):.0f}/255 of range)", fontsize=SMALL)
+        if i == 0:
+            ax.set_title("perturbation\n(±max)", fontsize=LABEL, fontweight="bold")
+    ax = fig.add_subplot(grid[n_show, :])
+    for i, sample in enumerate(samples):
+        rows = trajectory[trajectory["sample"] == sample].sort_values("step")
+        alpha, lw = (0.9, 1.2) if i < 10 else (0.35, 0.7)
+        ax.plot(rows["step"], rows["p_target"], color=colours[i], linewidth=lw, alpha=alpha)
+        ax.plot(rows["step"], rows["p_original"], color=colours[i], linewidth=lw, alpha=alpha, linestyle="--")
+        if np.isfinite(stop[i]):
+            end = rows.iloc[-1]
+            ax.plot(end["step"], end["p_target"], "o", color=colours[i], markersize=4, markeredgecolor="k")
+    ax.axhline(threshold, color="black", linestyle=":", linewidth=1.2)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlim(left=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(f"step (size {255 * step:.3g}/255 of the data range)", fontsize=LABEL)
+    ax.set_ylabel("probability", fontsize=LABEL)
+    ax.tick_params(labelsize=SMALL)
+    handles = [
+        Line2D([], [], color="black", label="p(target)"),
+        Line2D([], [], color="black", linestyle="--", label="p(original prediction)"),
+        Line2D([], [], color="black", linestyle=":", label=f"threshold {threshold:g}"),
+        Line2D([], [], marker="o", color="white", markerfacecolor="0.5", markeredgecolor="k", label="stop"),
+    ]
+    handles += [Line2D([], [], color=colours[i], label=f"#{s}") for i, s in enumerate(samples[:10])]
+    if len(samples) > 10:
+        handles.append(Line2D([], [], color=colours[10], label=f"{len(samples) - 10} more images"))
+    ax.legend(
+        handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=min(len(handles), 7),
+        fontsize=SMALL, frameon=False,
+    )  # fmt: skip
+    reached = int(np.isfinite(stop).sum())
+    median = f"median stop step {np.median(stop[np.isfinite(stop)]):g}" if reached else "no stop"
+    fig.suptitle(
+        f"{title}: targeted FGSM grown step by step until p(target) ≥ {threshold:g}\n"
+        f"{reached}/{len(samples)} images reached it within {int(arrays['max_steps'])} steps, {median}",
         fontsize=HEADER,
     )
     save_figure(fig, png, pdf)

@@ -248,6 +248,37 @@ def adversarial(pair: Pair, settings: dict[str, Any], seed: int) -> ViewOutput:
     return ViewOutput(tables=tables, arrays=out["arrays"], extra=extra, note=f"seconds: {out['seconds']}")
 
 
+def _draw_fgsm_growth(out: ViewOutput, title: str, png: str, pdf: str) -> None:
+    from xaibench.figures import plot_fgsm_growth
+
+    plot_fgsm_growth(out.arrays, out.tables["trajectory"], out.extra["class_names"], title, png, pdf)
+
+
+@register(
+    "fgsm_growth",
+    title="Targeted FGSM growth",
+    category=MODEL,
+    arrays="growth.npz",
+    tables={"trajectory": "trajectory.tsv", "stops": "stops.tsv"},
+    figures={"growth": _draw_fgsm_growth},
+    gpu=True,
+)
+def fgsm_growth(pair: Pair, settings: dict[str, Any], seed: int) -> ViewOutput:
+    """Targeted FGSM grown step by step until the target's probability passes a threshold (seed 004)."""
+    from xaibench.views.fgsm_growth import fgsm_growth_job
+
+    out = fgsm_growth_job(pair, settings, seed)
+    stops = out["stops"]
+    note = (
+        f"{int(stops['reached'].sum())}/{len(stops)} reached p(target) >= {settings.get('threshold', 0.5)},"
+        f" median stop step {stops['stop_step'].median()}; {out['seconds']} s"
+    )
+    tables = {"trajectory": out["trajectory"], "stops": stops}
+    return ViewOutput(
+        tables=tables, arrays=out["arrays"], extra={"class_names": out["class_names"]}, note=note
+    )
+
+
 def _randomisation_summary(table: pd.DataFrame) -> pd.DataFrame:
     from xaibench.views.randomisation import summarise_randomisation
 
