@@ -10,7 +10,7 @@ import numpy as np
 
 from xaibench.io import load_npz
 
-__all__ = ["PER_METHOD", "SHARED", "explained_methods", "load_explanation"]
+__all__ = ["PER_METHOD", "SHARED", "explained_methods", "load_explanation", "load_explanations"]
 
 #: Arrays of the evaluation subset, the same for every method of a file.
 SHARED = ("indices", "targets", "labels", "predictions")
@@ -21,6 +21,19 @@ PER_METHOD = ("attributions", "seconds", "method", "params", "note")
 def explained_methods(path: str) -> list[str]:
     """The config names of the methods in an explanation file."""
     return [str(name) for name in load_npz(path)["methods"]]
+
+
+def _part(stored: dict[str, np.ndarray], name: str) -> dict[str, np.ndarray]:
+    part = {key: stored[key] for key in SHARED}
+    part |= {key: stored[f"{name}.{key}"] for key in PER_METHOD if f"{name}.{key}" in stored}
+    return part
+
+
+def load_explanations(path: str) -> dict[str, dict[str, np.ndarray]]:
+    """Every method's part of an explanation file (config name -> as :func:`load_explanation` gives it),
+    from one read of the file."""
+    stored = load_npz(path)
+    return {str(name): _part(stored, str(name)) for name in stored["methods"]}
 
 
 def load_explanation(path: str, name: str | None = None) -> dict[str, np.ndarray]:
@@ -35,6 +48,4 @@ def load_explanation(path: str, name: str | None = None) -> dict[str, np.ndarray
         name = methods[0]
     if name not in methods:
         raise ValueError(f"{path} holds no explanations of method {name!r}; it holds {methods}")
-    part = {key: stored[key] for key in SHARED}
-    part |= {key: stored[f"{name}.{key}"] for key in PER_METHOD if f"{name}.{key}" in stored}
-    return part
+    return _part(stored, name)

@@ -27,19 +27,9 @@ from xaibench.datasets.core import evaluation_subset, load_dataset
 from xaibench.metrics.gaussian import gaussian_mass, gaussian_spread, heatmap_modes
 from xaibench.metrics.overlap import mask_overlap
 from xaibench.models import load_checkpoints, load_model
+from xaibench.training import predict
 
 STATISTICS = ("gaussian_spread", "gaussian_mass_1sigma", "heatmap_modes", "mask_iou")
-
-
-def _accuracy(model: Any, images: np.ndarray, labels: np.ndarray, batch_size: int = 256) -> float:
-    import torch
-
-    correct = 0
-    with torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            x = torch.from_numpy(images[start : start + batch_size])
-            correct += int((model(x).argmax(1).numpy() == labels[start : start + batch_size]).sum())
-    return correct / len(images)
 
 
 def _statistics(maps: np.ndarray, masks: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -78,18 +68,18 @@ def checkpoint_table(
     x = torch.from_numpy(data.images[subset])
     targets = torch.from_numpy(data.labels[subset])
     masks = data.masks[subset, 0] if data.masks is not None else None
-    epochs = {**models, max(models) + 10**6: final}  # the final model sorts last
+    states = [(epoch, False, model) for epoch, model in models.items()] + [(-1, True, final)]
     rows = []
-    for epoch, model in epochs.items():
+    for epoch, is_final, model in states:
         torch.manual_seed(seed)  # stochastic methods draw the same noise at every checkpoint
         maps = explain(method["method"], model, x, targets, **method.get("params", {}))[:, 0]
-        accuracy = _accuracy(model, data.images[test], data.labels[test])
+        predicted = predict(model, data.images[test], torch.device("cpu")).argmax(1)
+        accuracy = float((predicted == data.labels[test]).mean())
         stats = _statistics(maps, masks)
-        is_final = epoch >= 10**6
         for i, sample in enumerate(subset):
             rows.append(
                 {
-                    "epoch": -1 if is_final else epoch,
+                    "epoch": epoch,
                     "final": is_final,
                     "accuracy": accuracy,
                     "sample": int(sample),

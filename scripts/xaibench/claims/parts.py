@@ -52,7 +52,7 @@ import pandas as pd
 from xaibench.datasets.core import ImageDataset, load_dataset
 from xaibench.datasets.counting import rasterise_discs
 from xaibench.datasets.triangles_squares import polygon_vertices, rasterise_convex
-from xaibench.explanations import load_explanation
+from xaibench.explanations import load_explanations
 from xaibench.stats.bootstrap import group_rng, hierarchical_bootstrap
 
 SUMMARY_COLUMNS = ["statistic", "estimate", "ci_low", "ci_high", "n", "n_replicates"]
@@ -414,8 +414,9 @@ def pair_tables(
     zone_tables, object_tables = [], []
     for replicate, (data_path, explanations) in runs.items():
         maps, indices = {}, None
+        files = {path: load_explanations(path) for path in dict.fromkeys(explanations.values())}  # read once
         for method, path in explanations.items():
-            part = load_explanation(path, method)
+            part = files[path][method]
             if "note" in part:  # not applicable to this model: no maps
                 continue
             maps[method], indices = part["attributions"], part["indices"]
