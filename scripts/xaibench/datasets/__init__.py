@@ -9,7 +9,7 @@ that they register. Imports go one way: package -> family -> core; no module imp
 from __future__ import annotations
 
 # the built-in families: importing them registers their generators
-from xaibench.datasets import beam, counting, ct, image_folder, packaged, triangles_squares
+from xaibench.datasets import beam, counting, ct, image_folder, packaged, series, tabular, triangles_squares
 from xaibench.datasets.core import (
     DATASETS,
     SPLITS,
@@ -39,7 +39,9 @@ __all__ = [
     "packaged",
     "register",
     "save_dataset",
+    "series",
     "split_labels",
     "split_sizes",
+    "tabular",
     "triangles_squares",
 ]

@@ -21,9 +21,23 @@ from xaibench.registry import Registry
 SPLITS = ("train", "val", "test")
 
 
+MODALITIES = ("image", "series", "table")
+
+
 @dataclass
 class ImageDataset:
-    """Images (N, C, H, W) float32 in [0, 1], integer labels, optional masks and per-sample parameters."""
+    """Samples as 4-D float32 arrays in [0, 1], integer labels, optional masks and per-sample parameters.
+
+    One layout for every modality, so that the stages downstream (which work on 4-D arrays) never
+    special-case one:
+
+    * ``"image"``: images (N, C, H, W), masks (N, 1, H, W);
+    * ``"series"``: C variables (channels) of length L as images (N, C, 1, L), masks (N, 1, 1, L);
+    * ``"table"``: F features as images (N, 1, 1, F), masks (N, 1, 1, F).
+
+    ``feature_names`` (optional) names the variables: the F columns of a table, the C channels of a series
+    or an image.
+    """
 
     images: np.ndarray
     labels: np.ndarray
@@ -31,6 +45,8 @@ class ImageDataset:
     class_names: list[str]
     masks: np.ndarray | None = None  # (N, 1, H, W) bool, ground-truth object region
     params: dict[str, np.ndarray] = field(default_factory=dict)  # per-sample generating parameters
+    modality: str = "image"  # one of MODALITIES
+    feature_names: list[str] | None = None  # table: the F columns; series/image: the C channels
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -43,11 +59,32 @@ class ImageDataset:
         for key, value in self.params.items():
             if len(value) != n:
                 raise ValueError(f"parameter {key!r} has {len(value)} values for {n} samples")
+        if self.modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {list(MODALITIES)}, got {self.modality!r}")
+        _, c, h, w = self.images.shape
+        if self.modality in ("series", "table") and h != 1:
+            raise ValueError(f"a {self.modality} dataset needs images (N, C, 1, L), got {self.images.shape}")
+        if self.modality == "table" and c != 1:
+            raise ValueError(f"a table dataset needs images (N, 1, 1, F), got {self.images.shape}")
+        if self.feature_names is not None:
+            self.feature_names = [str(name) for name in self.feature_names]
+            expected, axis = (w, "features") if self.modality == "table" else (c, "channels")
+            if len(self.feature_names) != expected:
+                raise ValueError(
+                    f"feature_names has {len(self.feature_names)} names for {expected} {axis} "
+                    f"of a {self.modality} dataset"
+                )
 
     @property
     def shape(self) -> dict[str, int]:
-        """Model-building shape: in_channels, image_size, num_classes."""
+        """Model-building shape: in_channels, image_size, num_classes.
+
+        ``image_size`` is the side of a square image, the length L of a series, the number F of features
+        of a table (model builders receive it under that name); ``in_channels`` is C (1 for a table).
+        """
         _, c, h, w = self.images.shape
+        if self.modality != "image":
+            return {"in_channels": c, "image_size": w, "num_classes": len(self.class_names)}
         if h != w:
             raise ValueError(f"square images expected, got {h}x{w}")
         return {"in_channels": c, "image_size": h, "num_classes": len(self.class_names)}
@@ -61,14 +98,19 @@ class ImageDataset:
             "labels": self.labels.astype(np.int64),
             "split": self.split.astype(np.int8),
             "class_names": np.asarray(self.class_names, dtype=str),
+            "modality": np.asarray(self.modality, dtype=str),
         }
         if self.masks is not None:
             arrays["masks"] = self.masks.astype(bool)
+        if self.feature_names is not None:
+            arrays["feature_names"] = np.asarray(self.feature_names, dtype=str)
         arrays.update({f"param_{k}": v for k, v in self.params.items()})
         return arrays
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ImageDataset:
+        """Inverse of :meth:`to_arrays`; files written before ``modality`` existed load as images."""
+        names = arrays.get("feature_names")
         return cls(
             images=arrays["images"],
             labels=arrays["labels"],
@@ -76,6 +118,8 @@ class ImageDataset:
             class_names=[str(c) for c in arrays["class_names"]],
             masks=arrays.get("masks"),
             params={k[6:]: v for k, v in arrays.items() if k.startswith("param_")},
+            modality=str(arrays["modality"]) if "modality" in arrays else "image",
+            feature_names=None if names is None else [str(f) for f in names],
         )
 
 
