@@ -124,3 +124,82 @@ rule checkpoint_heatmaps:
         seed=config["seed"],
     script:
         "../scripts/checkpoint_heatmaps.py"
+
+
+rule maximisation_transfer:
+    input:
+        unpack(transfer_inputs),
+    output:
+        table=report(
+            "results/claims/transfer/{dataset}/{model}.tsv",
+            caption="../report/maximisation_transfer.rst",
+            category="Claims",
+            labels={
+                "dataset": "{dataset}",
+                "model": "{model}",
+                "table": "maximisation transfer",
+            },
+        ),
+    log:
+        "logs/claims/transfer/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/claims/transfer/{dataset}/{model}.tsv"
+    conda:
+        "../envs/xaibench.yaml"
+    threads: 1
+    resources:
+        mem_mb=cpu_mem_mb,
+        runtime=15,
+    params:
+        replicates=transfer_replicates,
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../scripts/maximisation_transfer.py"
+
+
+rule class_regions:
+    input:
+        data=first_data,
+        weights=first_weights,
+    output:
+        table=report(
+            "results/claims/class_regions/{dataset}/{model}/regions.tsv",
+            caption="../report/class_regions_table.rst",
+            category="Claims",
+            labels={
+                "dataset": "{dataset}",
+                "model": "{model}",
+                "table": "class regions",
+            },
+        ),
+        png=report(
+            "results/figures/class_regions/{dataset}/{model}/class_regions.png",
+            caption="../report/class_regions.rst",
+            category="Claims",
+            labels={
+                "dataset": "{dataset}",
+                "model": "{model}",
+                "figure": "class regions",
+            },
+        ),
+        pdf="results/figures/class_regions/{dataset}/{model}/class_regions.pdf",
+    log:
+        "logs/claims/class_regions/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/claims/class_regions/{dataset}/{model}.tsv"
+    conda:
+        "../envs/xaibench.yaml"
+    threads: 1
+    resources:
+        mem_mb=cpu_mem_mb,
+        runtime=15,
+    params:
+        methods=class_region_methods(),
+        generator=dataset_generator,
+        n_samples=config["claims"]["class_samples"],
+        n_boot=config["statistics"]["n_boot"],
+        seed=first_replicate,
+        device=config["device"],
+    script:
+        "../scripts/class_regions.py"

@@ -9,6 +9,9 @@ sys.path.insert(0, f"{workflow.basedir}/scripts")
 from xaibench.config import check_config, configured_defaults  # noqa: E402
 from xaibench.views import VIEWS  # noqa: E402
 from xaibench.claims.parts import PARTS  # noqa: E402
+from xaibench.claims.class_regions import COMPOSITES  # noqa: E402
+from xaibench.pairs import dataset_models  # noqa: E402
+from xaibench.datasets import generator_modality  # noqa: E402
 
 check_config(
     config, f"{workflow.basedir}/config/schema.yaml"
@@ -29,6 +32,16 @@ wildcard_constraints:
 
 DATASETS = sorted(config["datasets"])
 MODELS = sorted(config["models"])
+# dataset -> its models (datasets.<name>.models, else every model taking the dataset's modality)
+PAIRED = {
+    dataset: dataset_models(
+        dataset, config["datasets"][dataset], {m: config["models"][m] for m in MODELS}
+    )
+    for dataset in DATASETS
+}
+# dataset -> the modality of its data: image, series or table (its generator's registration)
+MODALITY = {d: generator_modality(config["datasets"][d]["generator"]) for d in DATASETS}
+IMAGE_DATASETS = [d for d in DATASETS if MODALITY[d] == "image"]
 METHODS = list(config["explain"]["methods"])
 METRICS = list(config["evaluate"]["metrics"])
 # registry name -> configured name of the controls every method is tested against (the first of each)
@@ -79,7 +92,10 @@ for _name, _sweep in config["sweeps"].items():
         f"sweeps.{_name}.dataset", [_sweep["dataset"]], DATASETS, "dataset"
     )
     _check_references(
-        f"sweeps.{_name}.model", [_sweep.get("model") or MODELS[0]], MODELS, "model"
+        f"sweeps.{_name}.model",
+        [_sweep.get("model") or PAIRED[_sweep["dataset"]][0]],
+        MODELS,
+        "model",
     )
     _check_references(
         f"sweeps.{_name}.methods", _sweep.get("methods", []), METHODS, "method"
@@ -159,12 +175,10 @@ def metric_specs(wildcards):
 
 
 def pairs():
-    """(dataset, model) of every model trained on every dataset (datasets.<name>.models, default all)."""
-    return [
-        (dataset, model)
-        for dataset in DATASETS
-        for model in config["datasets"][dataset].get("models") or MODELS
-    ]
+    """(dataset, model) of every model trained on every dataset: datasets.<name>.models, default every model
+    whose architecture takes the dataset's modality (image, series, table; xaibench.pairs.dataset_models).
+    """
+    return [(dataset, model) for dataset in DATASETS for model in PAIRED[dataset]]
 
 
 def replicates(dataset):
@@ -198,19 +212,51 @@ def all_runs():
     return [f"{d}/{m}/seed{r}" for d, m, r in runs()]
 
 
+def image_pairs():
+    """(dataset, model) of every pair whose data are images: the views and the explanation grid draw them."""
+    return [(d, m) for d, m in pairs() if MODALITY[d] == "image"]
+
+
+def profile_pairs():
+    """'{dataset}/{model}' of every pair whose data are series or tables: their explanations are drawn along
+    the series or per feature (rule figure_attributions) rather than in the image grid.
+    """
+    return [f"{d}/{m}" for d, m in pairs() if MODALITY[d] != "image"]
+
+
+def attribution_explanations(wildcards):
+    """Method -> explanation file of the pair's first replicate, for the explanation-grid methods (the
+    figure_attributions rule draws them along a series or per feature)."""
+    folder = f"results/explanations/{RUN_DIR}".format(
+        dataset=wildcards.dataset,
+        model=wildcards.model,
+        replicate=first_replicate(wildcards),
+    )
+    return {
+        m: f"{folder}/{EXPLAINED_IN[m]}.npz" for m in config["figures"]["grid_methods"]
+    }
+
+
+def attribution_explanation_files(wildcards):
+    """The explanation files of attribution_explanations (each once)."""
+    return paths(attribution_explanations(wildcards))
+
+
 def all_pairs():
     """'{dataset}/{model}' for every pair."""
     return [f"{dataset}/{model}" for dataset, model in pairs()]
 
 
-def run_files(pattern, methods=None, first_only=False):
+def run_files(pattern, methods=None, first_only=False, datasets=None):
     """dataset -> model -> replicate -> ``pattern`` filled in, for every run (``first_only``: the first
-    replicate of each dataset only); with ``methods``, one level more: ... -> replicate -> method -> path.
-    Rules pass such a mapping as a param (and its paths() as input), so that a script knows whose file is
-    which without parsing paths."""
+    replicate of each dataset only; ``datasets``: only those datasets); with ``methods``, one level more:
+    ... -> replicate -> method -> path. Rules pass such a mapping as a param (and its paths() as input), so
+    that a script knows whose file is which without parsing paths."""
     files = {}
     for dataset, model, replicate in runs():
         if first_only and replicate != replicates(dataset)[0]:
+            continue
+        if datasets is not None and dataset not in datasets:
             continue
         ids = {"dataset": dataset, "model": model, "replicate": replicate}
         files.setdefault(dataset, {}).setdefault(model, {})[replicate] = (
@@ -258,10 +304,12 @@ EVAL_GROUPS = method_groups(config["evaluate"]["methods_per_job"])
 EXPLAINED_IN = {m: group for group, methods in EXPLAIN_GROUPS.items() for m in methods}
 
 
-def explanation_files(methods, first_only=False):
+def explanation_files(methods, first_only=False, datasets=None):
     """dataset -> model -> replicate -> method -> the explanation file holding that method's maps (its
     explain job's)."""
-    folders = run_files(f"results/explanations/{RUN_DIR}", first_only=first_only)
+    folders = run_files(
+        f"results/explanations/{RUN_DIR}", first_only=first_only, datasets=datasets
+    )
     return {
         dataset: {
             model: {
@@ -276,9 +324,9 @@ def explanation_files(methods, first_only=False):
 
 EXPLANATIONS = explanation_files(METHODS)
 GRID_EXPLANATIONS = explanation_files(
-    config["figures"]["grid_methods"], first_only=True
+    config["figures"]["grid_methods"], first_only=True, datasets=IMAGE_DATASETS
 )
-GRID_DATA = run_files(DATA_FILE, first_only=True)
+GRID_DATA = run_files(DATA_FILE, first_only=True, datasets=IMAGE_DATASETS)
 
 
 def explain_group_specs(wildcards):
@@ -392,7 +440,13 @@ def final_targets():
     ]  # ONNX export checks the first replicate's model
     figures = expand(
         "results/figures/{name}.{ext}",
-        name=("explanation_grid", "metric_heatmap", "training_curves"),
+        name=("metric_heatmap", "training_curves")
+        + (("explanation_grid",) if image_pairs() else ()),
+        ext=("png", "pdf"),
+    )
+    figures += expand(
+        "results/figures/attributions/{pair}.{ext}",
+        pair=profile_pairs(),
         ext=("png", "pdf"),
     )
     tables = expand(
@@ -517,6 +571,7 @@ def view_tables(view):
         run_files(
             f"results/views/{view}/{{dataset}}/{{model}}/{spec.tables[spec.gathered]}",
             first_only=True,
+            datasets=IMAGE_DATASETS,
         )
     )
 
@@ -524,7 +579,10 @@ def view_tables(view):
 def view_targets():
     """Every output of the views switched on: each pair's arrays, tables and figures (from the rule that
     views_per_job picks: views, or each view_<name>), and the gathered tables."""
-    ids = {"dataset": [d for d, _ in pairs()], "model": [m for _, m in pairs()]}
+    ids = {
+        "dataset": [d for d, _ in image_pairs()],
+        "model": [m for _, m in image_pairs()],
+    }
     targets = []
     if views_grouped() and VIEWS_ON:
         targets += expand(list(rules.views.output), zip, **ids)
@@ -561,7 +619,7 @@ def sweep_level_settings(wildcards):
     """
     sweep = config["sweeps"][wildcards.sweep]
     base = config["datasets"][sweep["dataset"]]
-    model = config["models"][sweep.get("model") or MODELS[0]]
+    model = config["models"][sweep.get("model") or PAIRED[sweep["dataset"]][0]]
     training = {**model.get("training", {}), **sweep.get("training", {})}
     training.pop("checkpoints", None)
     return canonical(
@@ -614,6 +672,7 @@ def view_pair_tables(view, table):
         run_files(
             f"results/views/{view}/{{dataset}}/{{model}}/{spec.tables[table]}",
             first_only=True,
+            datasets=IMAGE_DATASETS,
         )
     )
 
@@ -674,6 +733,60 @@ def checkpoint_files(wildcards):
     return [path for files in checkpoint_runs(wildcards).values() for path in files]
 
 
+def class_region_pairs():
+    """'{dataset}/{model}' of every pair whose dataset's generator can draw two-class composites (COMPOSITES)
+    and for which claims.class_methods names at least one method of the run."""
+    if not class_region_methods():
+        return []
+    return [
+        f"{d}/{m}"
+        for d, m in pairs()
+        if config["datasets"][d]["generator"] in COMPOSITES
+    ]
+
+
+def class_region_methods():
+    """Config name -> spec of the claims.class_methods that the run explains (the class_regions rule)."""
+    return {
+        name: method_entry(name)
+        for name in config["claims"]["class_methods"]
+        if name in config["explain"]["methods"]
+    }
+
+
+def transfer_pairs():
+    """'{dataset}/{model}' of every pair with at least two replicates, when the adversarial view is on: the
+    first replicate's maximised images are classified by the other replicates' models.
+    """
+    if "adversarial" not in VIEWS_ON:
+        return []
+    return [f"{d}/{m}" for d, m in image_pairs() if len(replicates(d)) > 1]
+
+
+def transfer_inputs(wildcards):
+    """Named inputs of the maximisation_transfer rule: the adversarial view's arrays and maximisation table, the
+    first replicate's data, and the trained model of every other replicate."""
+    folder = f"results/views/adversarial/{wildcards.dataset}/{wildcards.model}"
+    spec = VIEWS.get("adversarial")
+    others = replicates(wildcards.dataset)[1:]
+    return {
+        "arrays": f"{folder}/{spec.arrays}",
+        "maximisation": f"{folder}/{spec.tables['maximisation']}",
+        "data": first_data(wildcards),
+        "replicate_weights": [
+            f"results/models/{RUN_DIR}/model.pt".format(
+                dataset=wildcards.dataset, model=wildcards.model, replicate=r
+            )
+            for r in others
+        ],
+    }
+
+
+def transfer_replicates(wildcards):
+    """The replicates whose models classify the maximised images (all but the first), in input order."""
+    return replicates(wildcards.dataset)[1:]
+
+
 def claims_inputs():
     """Named inputs of the claims rule, i.e. every table a claim may read that this run makes (a claim's ``needs``
     names them; one the run lacks makes its claim "not tested")."""
@@ -688,6 +801,14 @@ def claims_inputs():
     if checkpoint_pairs():
         inputs["checkpoints"] = expand(
             "results/claims/checkpoints/{pair}.tsv", pair=checkpoint_pairs()
+        )
+    if class_region_pairs():
+        inputs["class_regions"] = expand(
+            "results/claims/class_regions/{pair}/regions.tsv", pair=class_region_pairs()
+        )
+    if transfer_pairs():
+        inputs["transfer"] = expand(
+            "results/claims/transfer/{pair}.tsv", pair=transfer_pairs()
         )
     if "occlusion_sweep" in VIEWS_ON:
         inputs["occlusion_sweep"] = "results/tables/views/occlusion_sweep.tsv"

@@ -30,6 +30,37 @@ rule figure_explanation_grid:
         "../scripts/figure_explanation_grid.py"
 
 
+rule figure_attributions:
+    input:
+        data=first_data,
+        explanations=attribution_explanation_files,
+    output:
+        png=report(
+            "results/figures/attributions/{dataset}/{model}.png",
+            caption="../report/attributions.rst",
+            category="Figures",
+            subcategory="Explanations",
+            labels={"dataset": "{dataset}", "model": "{model}"},
+        ),
+        pdf="results/figures/attributions/{dataset}/{model}.pdf",
+    log:
+        "logs/figures/attributions/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/figures/attributions/{dataset}/{model}.tsv"
+    conda:
+        "../envs/xaibench.yaml"
+    threads: 1
+    resources:
+        mem_mb=cpu_mem_mb,
+        runtime=15,
+    params:
+        explanations=attribution_explanations,
+        method_specs={m: method_entry(m) for m in config["figures"]["grid_methods"]},
+        n_samples=config["figures"]["grid_samples"],
+    script:
+        "../scripts/figure_attributions.py"
+
+
 rule figure_metric_heatmap:
     input:
         summary="results/tables/summary.tsv",

@@ -3,12 +3,11 @@ epoch of every replicate of one (dataset, model) (seed 000: heatmap statistics t
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from xaibench.claims.checkpoints import checkpoint_table
 from xaibench.io import save_table
 from xaibench.logs import job_log
 from xaibench.runtime import set_threads
+from xaibench.tables import labelled
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -21,11 +20,8 @@ with job_log(snakemake.log[0]) as log:
         table = checkpoint_table(
             data, weights, checkpoints, params.method, n_samples=params.n_samples, seed=int(replicate)
         )
-        labels = {"dataset": wildcards.dataset, "model": wildcards.model, "replicate": int(replicate)}
-        tables.append(table.assign(**labels))
-    table = pd.concat(tables, ignore_index=True)
-    front = ["dataset", "model", "replicate"]
-    table = table[front + [c for c in table.columns if c not in front]]
+        tables.append(table.assign(replicate=int(replicate)))
+    table = labelled(tables, dataset=wildcards.dataset, model=wildcards.model)
     save_table(snakemake.output.table, table)
     means = table.groupby(["replicate", "epoch"])[["accuracy", "gaussian_spread"]].mean()
     log.info("accuracy and mean Gaussian spread per replicate and epoch (-1: final):\n%s", means)

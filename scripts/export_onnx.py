@@ -13,8 +13,7 @@ if TYPE_CHECKING:
 with job_log(snakemake.log[0]) as log:
     pair = load_pair(snakemake.input.data, snakemake.input.weights, "cpu")
     dataset, model = pair.dataset, pair.model
-    shape = dataset.shape
-    export_onnx(model, shape["in_channels"], shape["image_size"], snakemake.output.onnx)
+    export_onnx(model, dataset.images.shape[1:], snakemake.output.onnx)
     test_images = dataset.images[dataset.indices("test")[:32]]
     max_abs_diff = check_onnx(model, snakemake.output.onnx, test_images)
     save_json(snakemake.output.check, {"max_abs_diff_logits": max_abs_diff, "n_images": len(test_images)})

@@ -231,21 +231,12 @@ CHEAP: dict[str, dict] = {
     "score_cam": {"perturbations_per_eval": 8},
 }
 CAM_METHODS = ("cam", "gradcam", "gradcam_plus_plus", "score_cam", "guided_gradcam")
-NO_CAM_LAYER = (
-    "mlp declares cam_layer_name = None: get_cam_layer (models/core.py) raises ValueError('Sequential "
-    "declares no cam_layer_name') and the CAM methods (methods/cam.py _gradcam, _cam, _package_cam; "
-    "methods/modified_backprop.py guided_gradcam) pass it on instead of raising MethodNotApplicable, so an "
-    "explain job fails instead of recording 'not applicable'"
-)
 
 
 def _cases():
     for kind in ("cnn1d", "mlp"):
         for method in METHODS.names():
-            marks = ()
-            if kind == "mlp" and method in CAM_METHODS:
-                marks = pytest.mark.xfail(strict=True, raises=ValueError, reason=NO_CAM_LAYER)
-            yield pytest.param(kind, method, marks=marks, id=f"{kind}-{method}")
+            yield pytest.param(kind, method, id=f"{kind}-{method}")
 
 
 @pytest.mark.parametrize(("kind", "method"), list(_cases()))
@@ -260,13 +251,6 @@ def test_every_method_explains_1d_inputs(kind, method, cnn, mlp, series, table):
     assert np.isfinite(maps).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="occlusion's int window/stride is a square: methods/params.py int_pair turns window=4 (the "
-    "default) into (4, 4), larger than a (1, L) input (fractions work: their row extent is "
-    "max(1, round(f))); fix: cap the row extent at the input height",
-)
 def test_occlusion_default_window_on_series(cnn, series):
     x, y = series
     assert explain("occlusion", cnn, x, y).shape == (2, 1, 1, LENGTH)
@@ -379,21 +363,12 @@ def test_methods_on_a_linear_table_model_give_w_times_x(method, table):
 # --- LRP (Zennit) -------------------------------------------------------------------------------------------
 
 LRP_COMPOSITES = ("epsilon_plus_flat", "epsilon_gamma_box", "epsilon_plus", "epsilon_alpha2_beta1")
-ZBOX_SHAPE = (
-    "methods/lrp.py builds the ZBox bounds as torch.full_like(inputs, ...), the model input's shape "
-    "(N, C, 1, L), but Zennit applies ZBox to the first convolution, whose input is the squeezed (N, C, L): "
-    "zennit.core.expand raises 'Invalid shape!'; fix: pass low/high as floats (Zennit broadcasts a scalar to "
-    "the first layer's input)"
-)
 
 
 def _lrp_cases():
     for kind in ("cnn1d", "mlp"):
         for composite in LRP_COMPOSITES:
-            marks = ()
-            if kind == "cnn1d" and composite == "epsilon_gamma_box":
-                marks = pytest.mark.xfail(strict=True, raises=RuntimeError, reason=ZBOX_SHAPE)
-            yield pytest.param(kind, composite, marks=marks, id=f"{kind}-{composite}")
+            yield pytest.param(kind, composite, id=f"{kind}-{composite}")
 
 
 @pytest.mark.parametrize(("kind", "composite"), list(_lrp_cases()))

@@ -34,7 +34,7 @@ def _calibrated(name, in_channels, image_size, **params):
 def test_export_reproduces_logits_with_dynamic_batch(name, in_channels, image_size, params, tmp_path):
     model = _calibrated(name, in_channels, image_size, **params)
     path = tmp_path / "sub" / "model.onnx"
-    export_onnx(model, in_channels, image_size, path)
+    export_onnx(model, (in_channels, image_size, image_size), path)
     assert path.is_file()
     assert [p.name for p in path.parent.iterdir()] == ["model.onnx"]  # no temporary file left behind
     rng = np.random.default_rng(1)
@@ -45,10 +45,22 @@ def test_export_reproduces_logits_with_dynamic_batch(name, in_channels, image_si
     assert not model.training
 
 
+@pytest.mark.parametrize(
+    ("name", "shape", "params"),
+    [("cnn1d", (2, 1, 64), {"width": 4}), ("mlp", (1, 1, 12), {"hidden": [8]})],
+)
+def test_series_and_table_models_export(name, shape, params, tmp_path):
+    model = build_model(name, in_channels=shape[0], num_classes=3, image_size=shape[-1], **params).eval()
+    path = tmp_path / "model.onnx"
+    export_onnx(model, shape, path)
+    x = np.random.default_rng(2).random((4, *shape), dtype=np.float32)
+    assert 0 <= check_onnx(model, path, x) < 1e-4
+
+
 def test_check_detects_a_different_model(tmp_path):
     model = _calibrated("small_cnn", 1, 16, width=4)
     path = tmp_path / "model.onnx"
-    export_onnx(model, 1, 16, path)
+    export_onnx(model, (1, 16, 16), path)
     other = _calibrated("small_cnn", 1, 16, width=4)
     with torch.no_grad():
         other.get_submodule("head.3").bias.add_(1.0)
@@ -59,7 +71,7 @@ def test_check_detects_a_different_model(tmp_path):
 def test_export_keeps_the_model_and_its_mode(tmp_path):
     model = _calibrated("small_cnn", 1, 16, width=4).train()
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    export_onnx(model, 1, 16, tmp_path / "m.onnx", opset=13)
+    export_onnx(model, (1, 16, 16), tmp_path / "m.onnx", opset=13)
     assert model.training
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
     import onnx

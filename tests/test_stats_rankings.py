@@ -470,14 +470,15 @@ def test_critical_difference_draws_the_best_method_left():
     assert ax.get_xlim()[0] < 1.0 < 4.0 < ax.get_xlim()[1]
 
 
-def test_metric_agreement_figure(tmp_path):
+@pytest.mark.parametrize("n_datasets", [4, 10])
+def test_metric_agreement_figure(tmp_path, n_datasets):
     from xaibench.figures.names import METRIC_NAMES
     from xaibench.figures.ranks import plot_metric_agreement
 
     metrics = list(METRIC_NAMES)
     rng = np.random.default_rng(8)
     matrices = {}
-    for k in range(4):
+    for k in range(n_datasets):
         tau = np.clip(rng.normal(scale=0.5, size=(len(metrics), len(metrics))), -1, 1)
         tau = (tau + tau.T) / 2
         np.fill_diagonal(tau, 1.0)

@@ -200,11 +200,12 @@ def test_figures_are_non_empty_images(e2e):
     pairs = len(config["datasets"]) * len(config["models"])
     per_pair = sum(len(VIEWS.get(view).figures) for view in config["views"])  # figures of the views
     # grid, heatmap, training curves, metric agreement, claims, one per sweep; per pair: curves, CD diagrams,
-    # forest plot, views, object parts (the tiny run's only dataset is Triangles & Squares: it has parts)
+    # forest plot, views, object parts and class regions (the tiny run's only dataset is Triangles & Squares:
+    # it has parts and two-class composites)
     expected = (
         5
         + len(config.get("sweeps", {}))
-        + (len(config["figures"]["curve_metrics"]) + 2 + per_pair + 1) * pairs
+        + (len(config["figures"]["curve_metrics"]) + 2 + per_pair + 2) * pairs
     )
     assert len(figures) == expected, figures
     for png in figures:
@@ -242,6 +243,13 @@ def test_object_parts_and_claims_equal_the_library_on_the_runs_files(e2e):
     )
     assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive", "not tested"}
     assert {"000", "002", "003", "literature"} <= set(claims["seed"].astype(str).str.zfill(3))
+    # class discrimination: the claim's estimate is the mean over the composites of the run's regions table
+    regions = pd.read_csv(workdir / f"results/claims/class_regions/{dataset}/{model}/regions.tsv", sep="\t")
+    gradcam = regions[regions["method"] == "gradcam"]
+    per_composite = (gradcam["share_own"] - gradcam["share_other"]).groupby(gradcam["composite"]).mean()
+    row = claims[claims["claim"] == "s003_gradcam_class_discriminative"].iloc[0]
+    assert float(row["estimate"]) == pytest.approx(per_composite.mean(), rel=1e-12)
+    assert int(row["n"]) == config["claims"]["class_samples"] == len(per_composite)
 
 
 @pytest.mark.slow

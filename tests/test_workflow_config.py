@@ -18,6 +18,8 @@ import yaml
 from tools_loader import load_tool
 from workflow_cli import BIN, MINIMAL_CONFIG, ROOT, TEST_CONFIG, job_counts, run, snakemake
 
+from xaibench.datasets import generator_modality
+from xaibench.pairs import dataset_models
 from xaibench.views import VIEWS
 
 # ---- static checks -----------------------------------------------------------------------------------
@@ -65,12 +67,13 @@ def test_dry_run_has_one_job_per_dataset_model_and_group_of_methods(name, tmp_pa
         path.write_text(yaml.safe_dump(config))
     out = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(path))
     counts = job_counts(out.stdout)
-    pairs = sum(len(entry.get("models") or config["models"]) for entry in config["datasets"].values())
+    datasets = config["datasets"]
+    models = {name: dataset_models(name, entry, config["models"]) for name, entry in datasets.items()}
+    pairs = sum(len(chosen) for chosen in models.values())
     default = config.get("replicates") or [config.get("seed", 0)]
     replicates = {name: entry.get("replicates") or default for name, entry in config["datasets"].items()}
     runs = sum(  # (dataset, model, replicate)
-        len(entry.get("models") or config["models"]) * len(replicates[name])
-        for name, entry in config["datasets"].items()
+        len(models[name]) * len(replicates[name]) for name in config["datasets"]
     )
     n_methods = len(config["explain"]["methods"])
     for stage in ("explain", "evaluate"):  # groups of methods_per_job methods
@@ -82,10 +85,17 @@ def test_dry_run_has_one_job_per_dataset_model_and_group_of_methods(name, tmp_pa
     assert counts["figure_method_ranks"] == pairs
     assert counts["statistics"] == counts["provenance"] == counts["figure_metric_agreement"] == 1
     assert set(config["views"]) == set(VIEWS)  # the shipped configs run every view
+    # the views draw image pairs (series and tables have their attribution figure instead)
+    images = sum(
+        len(models[name])
+        for name, entry in datasets.items()
+        if generator_modality(entry["generator"]) == "image"
+    )
     for view in VIEWS:  # one job per pair (for each view, or for all of them), one gathering job per view
         assert counts[view] == 1
-        assert counts.get(f"view_{view}", 0) == (pairs if config.get("views_per_job", 1) == 1 else 0)
-    assert counts.get("views", 0) == (pairs if config.get("views_per_job", 1) == "all" else 0)
+        assert counts.get(f"view_{view}", 0) == (images if config.get("views_per_job", 1) == 1 else 0)
+    assert counts.get("views", 0) == (images if config.get("views_per_job", 1) == "all" else 0)
+    assert counts.get("figure_attributions", 0) == pairs - images
 
 
 @pytest.mark.slow

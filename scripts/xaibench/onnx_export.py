@@ -25,9 +25,10 @@ OUTPUT_NAME = "logits"
 
 
 def export_onnx(
-    model: nn.Module, in_channels: int, image_size: int, path: str | os.PathLike[str], opset: int = 17
+    model: nn.Module, input_shape: tuple[int, ...], path: str | os.PathLike[str], opset: int = 17
 ) -> None:
-    """Write ``model`` (in eval mode, on the CPU, float32) as ONNX to ``path``, atomically.
+    """Write ``model`` (in eval mode, on the CPU, float32) as ONNX to ``path``, atomically, for inputs of
+    ``input_shape`` (one sample: (C, H, W) of an image, (C, 1, L) of a series, (1, 1, F) of a table).
 
     The model itself is left as it was (the export runs on a CPU copy); the file is checked with
     ``onnx.checker`` before it replaces ``path``.
@@ -37,7 +38,7 @@ def export_onnx(
     from xaibench.io import atomic_path
 
     export = copy.deepcopy(model).to("cpu", torch.float32).eval()
-    dummy = torch.zeros(1, int(in_channels), int(image_size), int(image_size))
+    dummy = torch.zeros(1, *(int(size) for size in input_shape))
     with atomic_path(path) as tmp:
         with warnings.catch_warnings(), torch.no_grad():
             # the TorchScript exporter announces its own deprecation on every call

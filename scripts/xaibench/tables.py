@@ -66,6 +66,17 @@ NONFINITE_COLUMNS = [
 MAX_LISTED_SAMPLES = 20
 
 
+def labelled(frames: Sequence[pd.DataFrame] | pd.DataFrame, **labels: Any) -> pd.DataFrame:
+    """The frames concatenated with ``labels`` (e.g. dataset, model) as constant columns in front; a frame
+    that already has a label column keeps its values (a per-replicate column, say)."""
+    frames = [frames] if isinstance(frames, pd.DataFrame) else list(frames)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    table = table.assign(**{k: v for k, v in labels.items() if k not in table})
+    front = [c for c in ("dataset", "model", "replicate", *labels) if c in table]
+    front = list(dict.fromkeys(front))
+    return table[front + [c for c in table.columns if c not in front]]
+
+
 def params_json(params: Mapping[str, Any]) -> str:
     """Compact, key-sorted JSON for the ``params`` column (numpy scalars/arrays become plain values)."""
     return json.dumps(params, sort_keys=True, separators=(",", ":"), default=_json_default)

@@ -1,4 +1,4 @@
-"""The claims of the seed papers (and two from the literature they build on), each tested on the run's tables.
+"""The claims of the seed papers (and three from the literature they build on), tested on the run's tables.
 
 One :func:`~xaibench.claims.core.register` entry per claim. A claim names methods and metrics by their
 registry names (``lrp``, ``region_perturbation`` with preset ``samek2017``) and datasets by generator
@@ -16,6 +16,8 @@ The claims of seed 004 and of Adebayo et al. (perturbed inputs and models) are i
 * seed 004: Chen and Teuscher, "Explanation Methods for Neural Networks" (PSU Student Research Symposium,
   2019);
 * Adebayo, Gilmer, Muelly, Goodfellow, Hardt, Kim, "Sanity Checks for Saliency Maps" (NeurIPS 2018);
+* Selvaraju, Cogswell, Das, Vedantam, Parikh, Batra, "Grad-CAM: Visual Explanations from Deep Networks via
+  Gradient-based Localization" (ICCV 2017);
 * Clark, Wilming, Haufe, "XAI-TRIS: non-linear image benchmarks to quantify false positive post-hoc
   attribution of feature importance" (Machine Learning, 2024).
 """
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from xaibench.claims.checkpoints import accuracy_correlation
+from xaibench.claims.class_regions import discrimination
 from xaibench.claims.core import ClaimContext, Evidence, not_tested, register
 from xaibench.claims.evidence import (
     against_control,
@@ -48,6 +51,7 @@ SEED_002 = (
 )
 SEED_003 = "Fang, Convolutional Neural Network Interpretability Analysis for Image Classification (2023)"
 XAI_TRIS = "Clark, Wilming and Haufe, XAI-TRIS (Machine Learning, 2024)"
+SELVARAJU = "Selvaraju et al., Grad-CAM: Visual Explanations from Deep Networks (ICCV 2017)"
 
 
 def _models(table: pd.DataFrame, dataset: str) -> list[str]:
@@ -285,6 +289,91 @@ def _occluder_size(context: ClaimContext) -> list[Evidence]:
             )
         )
     return evidence
+
+
+# ---- seed 003: class discrimination on two-class composites (rule class_regions)
+
+
+def _class_claim(context: ClaimContext, method: str, reference: str | None = None) -> list[Evidence]:
+    """Per composite: ``method``'s discrimination (share of a class's relevance on its own object minus on
+    the other, averaged over the two classes), or its difference from ``reference``'s."""
+    table = context.tables["class_regions"]
+    summary = discrimination(table)
+    names, others = context.methods_named(method), context.methods_named(reference) if reference else []
+    evidence = []
+    for (dataset, model), rows in summary.groupby(["dataset", "model"], sort=False):
+        wide = rows.pivot_table(index="composite", columns="method", values="discrimination", aggfunc="first")
+        statistic = f"discrimination, {method}" + (f" minus {reference}" if reference else "")
+        if not names or names[0] not in wide or (reference and (not others or others[0] not in wide)):
+            wanted = " and ".join(filter(None, (method, reference)))
+            evidence.append(not_tested(dataset, model, statistic, f"claims.class_methods lack {wanted}"))
+            continue
+        values = wide[names[0]].to_numpy(float)
+        detail = f"{method} {np.nanmean(values):.2f}"
+        if reference:
+            detail += f", {reference} {np.nanmean(wide[others[0]]):.2f}"
+            values = values - wide[others[0]].to_numpy(float)
+        evidence.append(
+            paired_difference(
+                values,
+                None,
+                dataset=dataset,
+                model=model,
+                statistic=statistic,
+                rng=group_rng(context.seed, "class_regions", dataset, model, method, str(reference)),
+                n_boot=context.n_boot,
+                detail=f"mean discrimination: {detail} ({len(values)} composites; objects at a median "
+                f"{_median_scale(table, dataset, model):.2f} of their size in the training images)",
+            )
+        )
+    return evidence
+
+
+def _median_scale(table: pd.DataFrame, dataset: str, model: str) -> float:
+    rows = table[(table["dataset"] == dataset) & (table["model"] == model)]
+    return float(rows["scale_own"].median()) if "scale_own" in rows else float("nan")
+
+
+@register(
+    "s003_gradcam_class_discriminative",
+    seed="003",
+    source=SEED_003 + ", Sec. 3.3, Fig. 3-4",
+    text="Grad-CAM is class-discriminative: in an image holding objects of two classes, the map of each "
+    "class puts more of its relevance on that class's object than on the other",
+    label="Grad-CAM of each class highlights that class's object",
+    needs=("class_regions",),
+    figure="results/figures/class_regions",
+)
+def _gradcam_class_discriminative(context: ClaimContext) -> list[Evidence]:
+    return _class_claim(context, "gradcam")
+
+
+@register(
+    "s003_guided_gradcam_class_discriminative",
+    seed="003",
+    source=SEED_003 + ", Sec. 3.3, Fig. 5",
+    text="Guided Grad-CAM is class-discriminative (and high-resolution): the map of each class of a "
+    "two-class image puts more of its relevance on that class's object than on the other",
+    label="Guided Grad-CAM of each class highlights that class's object",
+    needs=("class_regions",),
+    figure="results/figures/class_regions",
+)
+def _guided_gradcam_class_discriminative(context: ClaimContext) -> list[Evidence]:
+    return _class_claim(context, "guided_gradcam")
+
+
+@register(
+    "lit_selvaraju_guided_backprop",
+    seed="literature",
+    source=SELVARAJU + ", Sec. 3 and Fig. 1",
+    text="Guided backpropagation is not class-discriminative, Grad-CAM is: on two-class images Grad-CAM's "
+    "discrimination exceeds guided backpropagation's",
+    label="Grad-CAM discriminates classes more than guided backprop",
+    needs=("class_regions",),
+    figure="results/figures/class_regions",
+)
+def _selvaraju_guided_backprop(context: ClaimContext) -> list[Evidence]:
+    return _class_claim(context, "gradcam", "guided_backprop")
 
 
 # ---- seed 000: its own overlap metric; seed 002: relevance per part of the object

@@ -1,8 +1,9 @@
 """Claims about how explanations react when the input or the model is perturbed: seed 004's adversarial
-attacks (Chen and Teuscher, "Explanation Methods for Neural Networks", 2019) and Adebayo et al.'s cascading
-randomisation ("Sanity Checks for Saliency Maps", NeurIPS 2018). Each is tested on a view's per-image table
-(the adversarial view's attack/noise pairs, the FGSM growth view's stops, the cascading randomisation view's
-similarities); the other claims are in :mod:`~xaibench.claims.catalogue`.
+attacks and maximisation (Chen and Teuscher, "Explanation Methods for Neural Networks", 2019) and Adebayo
+et al.'s cascading randomisation ("Sanity Checks for Saliency Maps", NeurIPS 2018). Each is tested on a
+view's per-image table (the adversarial view's attack/noise pairs, the maximised images' transfer to another
+replicate (:mod:`~xaibench.claims.transfer`), the FGSM growth view's stops, the cascading randomisation
+view's similarities); the other claims are in :mod:`~xaibench.claims.catalogue`.
 """
 
 from __future__ import annotations
@@ -117,6 +118,66 @@ def _fgsm_growth(context: ClaimContext) -> list[Evidence]:
             )
         )
     return evidence
+
+
+# ---- seed 004: adversarially maximised images, seen by an independently trained replicate
+
+
+def _transfer_claim(context: ClaimContext, attack: str, control: str, what: str) -> list[Evidence]:
+    """Per (image, target class) the source model was pushed to: ``attack`` minus ``control`` (the same
+    perturbation with shuffled pixel positions), the interval by a bootstrap over images, then targets."""
+    table = context.tables["transfer"]
+    evidence = []
+    for (dataset, model), rows in table.groupby(["dataset", "model"], sort=False):
+        statistic = f"{what}, maximised minus shuffled control (other replicates' models)"
+        rows = rows[rows["source_reached"].astype(bool)]
+        if rows.empty:
+            evidence.append(not_tested(dataset, model, statistic, "no maximised image reached its target"))
+            continue
+        attacked, controlled = rows[attack].to_numpy(float), rows[control].to_numpy(float)
+        evidence.append(
+            paired_difference(
+                attacked - controlled,
+                rows["sample"].to_numpy(),  # the targets of one image are clustered: bootstrap images first
+                dataset=dataset,
+                model=model,
+                statistic=statistic,
+                rng=group_rng(context.seed, "transfer", attack, dataset, model),
+                n_boot=context.n_boot,
+                detail=f"maximised {attacked.mean():.2f}, control {controlled.mean():.2f}; "
+                f"{rows['sample'].nunique()} images x targets, replicates {sorted(set(rows['replicate']))}",
+            )
+        )
+    return evidence
+
+
+@register(
+    "s004_maximisation_transfers",
+    seed="004",
+    source=SEED_004 + ", §3.3 (adversarial maximisation)",
+    text="Images adversarially maximised toward a class carry features of that class: an independently "
+    "trained replicate model predicts the target class on them more often than on the same perturbation "
+    "with its pixels shuffled",
+    label="Maximised images transfer to an independent replicate above a shuffled control",
+    needs=("transfer",),
+    figure="results/figures/adversarial",
+)
+def _maximisation_transfers(context: ClaimContext) -> list[Evidence]:
+    return _transfer_claim(context, "transferred", "control_transferred", "transfer rate")
+
+
+@register(
+    "s004_maximisation_class_means",
+    seed="004",
+    source=SEED_004 + ", §3.3 (adversarial maximisation)",
+    text="The perturbation that maximises a class moves the image toward that class's mean image: its cosine "
+    "with (target mean - source mean) exceeds that of the same perturbation with its pixels shuffled",
+    label="Maximising perturbations align with the class-mean difference",
+    needs=("transfer",),
+    figure="results/figures/adversarial",
+)
+def _maximisation_class_means(context: ClaimContext) -> list[Evidence]:
+    return _transfer_claim(context, "alignment", "control_alignment", "cosine with the class-mean difference")
 
 
 # ---- Adebayo et al.: cascading randomisation of the model's layers

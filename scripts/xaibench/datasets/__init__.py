@@ -12,10 +12,12 @@ from __future__ import annotations
 from xaibench.datasets import beam, counting, ct, image_folder, packaged, series, tabular, triangles_squares
 from xaibench.datasets.core import (
     DATASETS,
+    MODALITIES,
     SPLITS,
     Generator,
     ImageDataset,
     evaluation_subset,
+    generator_modality,
     load_dataset,
     make_dataset,
     register,
@@ -26,6 +28,7 @@ from xaibench.datasets.core import (
 
 __all__ = [
     "DATASETS",
+    "MODALITIES",
     "SPLITS",
     "Generator",
     "ImageDataset",
@@ -33,6 +36,7 @@ __all__ = [
     "counting",
     "ct",
     "evaluation_subset",
+    "generator_modality",
     "image_folder",
     "load_dataset",
     "make_dataset",

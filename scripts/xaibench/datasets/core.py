@@ -162,20 +162,41 @@ def grey_levels(n: int, min_contrast: float, rng: np.random.Generator) -> tuple[
 
 Generator = Callable[..., ImageDataset]
 DATASETS: Registry[Generator] = Registry("dataset generator")
+_MODALITY: dict[str, str] = {}  # generator -> the modality of the datasets it makes
 
 
-def register(name: str) -> Callable[[Generator], Generator]:
-    """Decorator storing generator ``fn(seed, **params) -> ImageDataset`` as ``name`` in ``DATASETS``."""
-    return DATASETS.register(name)
+def register(name: str, modality: str = "image") -> Callable[[Generator], Generator]:
+    """Decorator storing generator ``fn(seed, **params) -> ImageDataset`` as ``name`` in ``DATASETS``; its
+    datasets are of ``modality`` (one of :data:`MODALITIES`), which the workflow reads before any data exist
+    (to pair datasets with the models that take them)."""
+    if modality not in MODALITIES:
+        raise ValueError(
+            f"dataset generator {name!r}: modality must be one of {MODALITIES}, got {modality!r}"
+        )
+    decorator = DATASETS.register(name)
+    _MODALITY[name] = modality
+    return decorator
+
+
+def generator_modality(generator: str) -> str:
+    """The modality of the datasets ``generator`` makes (an unknown generator lists the known ones)."""
+    DATASETS.get(generator)
+    return _MODALITY[generator]
 
 
 def make_dataset(generator: str, seed: int, **params: Any) -> ImageDataset:
     """Run registry entry ``generator`` with ``params`` under ``seed``; bad parameters name the key."""
     fn = DATASETS.get(generator)
     try:
-        return fn(seed=seed, **params)
+        dataset = fn(seed=seed, **params)
     except TypeError as exc:
         raise ValueError(f"dataset generator {generator!r}: bad parameters {params}: {exc}") from exc
+    if dataset.modality != _MODALITY[generator]:
+        raise ValueError(
+            f"dataset generator {generator!r} is registered for {_MODALITY[generator]!r} data but made "
+            f"{dataset.modality!r} data"
+        )
+    return dataset
 
 
 def load_dataset(path: str) -> ImageDataset:
@@ -191,9 +212,10 @@ def save_dataset(path: str, dataset: ImageDataset) -> None:
 
 
 def evaluation_subset(dataset: ImageDataset, n: int, seed: int) -> np.ndarray:
-    """A fixed, seeded, class-balanced-as-drawn subset of the test split (sorted sample indices)."""
+    """A fixed, seeded, class-balanced-as-drawn subset of ``n`` samples of the test split (sorted sample
+    indices); the whole test split when it has fewer (a real set's fixed split, e.g. UCR GunPoint's 150)."""
     test = dataset.indices("test")
-    if n > len(test):
-        raise ValueError(f"explain.n_samples={n} exceeds the {len(test)} test samples")
+    if n >= len(test):
+        return np.sort(test)
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(test, size=n, replace=False))

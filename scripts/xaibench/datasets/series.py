@@ -97,7 +97,7 @@ def _checked_int(key: str, value: int, minimum: int) -> int:
     return int(value)
 
 
-@register("motif_series")
+@register("motif_series", modality="series")
 def motif_series(
     seed: int,
     length: int = 128,
@@ -177,7 +177,7 @@ def ucr_archive_path(name: str, part: str) -> str:
     return os.path.join(os.path.dirname(sktime.datasets.__file__), "data", name, f"{name}_{part}.ts")
 
 
-@register("ucr")
+@register("ucr", modality="series")
 def ucr(seed: int, name: str = "GunPoint", n_val: int | None = None) -> ImageDataset:
     """Read UCR/UEA set ``name`` offline (see the module docstring); ``n_val`` series of the archive's
     train split become the validation split."""

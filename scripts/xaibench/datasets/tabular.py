@@ -67,7 +67,7 @@ def _checked_int(key: str, value: int, minimum: int) -> int:
     return int(value)
 
 
-@register("informative_table")
+@register("informative_table", modality="table")
 def informative_table(
     seed: int,
     n_train: int = 1000,
@@ -162,7 +162,7 @@ def stratified_split(
     return split
 
 
-@register("sklearn_table")
+@register("sklearn_table", modality="table")
 def sklearn_table(
     seed: int, name: str = "breast_cancer", val_fraction: float = 0.1, test_fraction: float = 0.2
 ) -> ImageDataset:

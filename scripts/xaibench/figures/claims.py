@@ -18,7 +18,7 @@ VERDICT_COLOURS = {
     "inconclusive": "#fdd49e",
     "not tested": "#e0e0e0",
 }
-_ROW_HEIGHT = 0.62  # inches per claim
+_ROW_HEIGHT = 0.56  # inches per claim
 _TEXT_WIDTH = 48  # characters per line of a claim's label
 
 
@@ -46,9 +46,9 @@ def plot_claims(claims: pd.DataFrame, png: PathLike, pdf: PathLike | None = None
     datasets = list(dict.fromkeys(tested["dataset"])) or ["(none)"]
     n_rows, n_cols = len(order), len(datasets)
     height = 1.4 + _ROW_HEIGHT * n_rows
-    # at least as many column slots as keep the figure no taller than 1.4 x its width (the axes span the
-    # empty slots, so a tight crop keeps them)
-    slots = max(n_cols, int(np.ceil((height / 1.4 - 5.2) / 1.25)))
+    # at least as many column slots as keep the figure no taller than 1.25 x its width before the tight
+    # crop (the axes span the empty slots, so the crop keeps them; it trims the labels' margin: ~1.45 after)
+    slots = max(n_cols, int(np.ceil((height / 1.25 - 5.2) / 1.25)))
     figure = Figure(figsize=(5.2 + 1.25 * slots, height))
     axes = figure.add_axes((0.42, 0.1, 0.56, 0.8 - 0.4 / max(n_rows, 1)))
     axes.set_xlim(0, slots)

@@ -348,21 +348,22 @@ def plot_metric_agreement(
     metric_specs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """Kendall τ matrices (metrics × metrics, e.g. :func:`xaibench.stats.agreement.agreement_matrix`), one
-    heatmap per dataset (≤ 6; key = panel title), in a grid of two columns with a shared colour bar.
+    heatmap per dataset (≤ 16; key = panel title), in a grid of up to four columns (two up to four panels,
+    three up to nine) with a shared colour bar.
 
     ``categories``: metric -> category, to group the metrics and draw separators between the groups;
     ``metric_specs``: the config metric entries, for display names.
     """
     if not tau_matrix_by_dataset:
         raise ValueError("plot_metric_agreement: no matrices")
-    if len(tau_matrix_by_dataset) > 6:
-        raise ValueError(f"plot_metric_agreement: at most 6 datasets, got {len(tau_matrix_by_dataset)}")
+    if len(tau_matrix_by_dataset) > 16:
+        raise ValueError(f"plot_metric_agreement: at most 16 datasets, got {len(tau_matrix_by_dataset)}")
     matrices = {str(k): v.rename(index=str, columns=str) for k, v in tau_matrix_by_dataset.items()}
     metrics = _metric_order(matrices.values(), categories)
     names = metric_labels(metrics, metric_specs)
     m = len(metrics)
     n = len(matrices)
-    ncols = 1 if n == 1 else 2
+    ncols = 1 if n == 1 else 2 if n <= 4 else 3 if n <= 9 else 4
     nrows = math.ceil(n / ncols)
     cell = min(0.4, max(0.16, 3.4 / max(m, 1)))
     side = cell * m

@@ -1,6 +1,7 @@
 """CAM-family methods: ``gradcam`` (Captum), ``cam``, ``gradcam_plus_plus``, ``score_cam``.
 
-All four read the model's CAM layer (``model.cam_layer_name``, see :func:`xaibench.models.get_cam_layer`).
+All four read the model's CAM layer (``model.cam_layer_name``, see :func:`xaibench.models.get_cam_layer`);
+a model without one (``cam_layer_name = None``, e.g. ``mlp``) makes them not applicable.
 ``gradcam`` is Captum's ``LayerGradCam``, ReLU'd and upsampled with Captum's ``LayerAttribution.interpolate``.
 The other three return maps of shape (n, 1, H, W): the channel-weighted sum of the layer's activations at
 feature resolution, upsampled with ``torch.nn.functional.interpolate`` (bilinear by default, like
@@ -40,9 +41,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from xaibench.methods.core import grad_input, named, not_applicable, register, without_inplace
+from xaibench.methods.core import cam_layer, grad_input, named, not_applicable, register, without_inplace
 from xaibench.methods.params import bad_param, positive_int
-from xaibench.models import get_cam_layer
 
 
 def _cam_method(
@@ -69,7 +69,7 @@ def _gradcam(
     from captum.attr import LayerAttribution, LayerGradCam
 
     model = without_inplace(model)
-    cam = LayerGradCam(model, get_cam_layer(model)).attribute(
+    cam = LayerGradCam(model, cam_layer("gradcam", model)).attribute(
         grad_input(inputs), target=targets, relu_attributions=bool(relu)
     )
     return LayerAttribution.interpolate(cam, tuple(inputs.shape[-2:]), interpolate_mode=mode)
@@ -148,7 +148,7 @@ def _gap_linear_head(model: nn.Module, features: torch.Tensor, logits: torch.Ten
 def _cam(
     model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, relu: bool, mode: str
 ) -> torch.Tensor:
-    features, logits = _layer_output(model, get_cam_layer(model), inputs.detach())
+    features, logits = _layer_output(model, cam_layer("cam", model), inputs.detach())
     linear = _gap_linear_head(model, features, logits)
     weights = linear.weight.detach()[targets]  # (n, K)
     maps = torch.einsum("nk,nkhw->nhw", weights.to(features.dtype), features)
@@ -240,7 +240,7 @@ def _package_cam(
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     model = without_inplace(model)
-    layer = get_cam_layer(model)
+    layer = cam_layer(method, model)
     explainer = _raw_cam_classes()[method](model, [layer])
     if batch_size is not None:
         explainer.batch_size = batch_size  # Score-CAM: masked copies of one image per forward pass

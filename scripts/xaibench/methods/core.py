@@ -126,6 +126,16 @@ def not_applicable(method: str, model: nn.Module, reason: str) -> MethodNotAppli
     return MethodNotApplicable(f"method {method!r} is not applicable to {type(model).__name__}: {reason}")
 
 
+def cam_layer(method: str, model: nn.Module) -> nn.Module:
+    """The model's declared CAM layer; a model without one (an MLP: ``cam_layer_name = None``) makes
+    ``method`` not applicable."""
+    from xaibench.models import get_cam_layer
+
+    if getattr(model, "cam_layer_name", None) is None:
+        raise not_applicable(method, model, "it has no convolutional layer to read (cam_layer_name is None)")
+    return get_cam_layer(model)
+
+
 def without_inplace(model: nn.Module) -> nn.Module:
     """``model``, or a deep copy with ``inplace=False`` everywhere if it has in-place modules (ReLU, SiLU,
     Dropout, ...): backward hooks (Captum's, Zennit's) fail on a module output that is modified in place.

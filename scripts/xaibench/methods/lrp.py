@@ -99,8 +99,8 @@ def lrp(
         if not float(low) < float(high):
             raise bad_param("lrp", "low", f"must be below high, got low={low!r}, high={high!r}")
         comp: Any = zc.EpsilonGammaBox(
-            low=torch.full_like(inputs, float(low)),
-            high=torch.full_like(inputs, float(high)),
+            low=float(low),  # scalars: Zennit broadcasts them to the first layer's input (a Conv1d's too)
+            high=float(high),
             epsilon=eps,
             canonizers=canonizers,
         )

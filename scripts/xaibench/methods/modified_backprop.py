@@ -13,13 +13,13 @@ from torch import nn
 
 from xaibench.methods.core import (
     activation_types,
+    cam_layer,
     grad_input,
     named,
     not_applicable,
     register,
     without_inplace,
 )
-from xaibench.models import get_cam_layer
 
 # Normalising output layers: Guided Backprop/DeconvNet are unaffected by them.
 _OUTPUT_ACTIVATIONS = (nn.Softmax, nn.LogSoftmax, nn.Softmax2d)
@@ -86,6 +86,6 @@ def guided_gradcam(
 
     _require_relu_network("guided_gradcam", model)
     model = without_inplace(model)
-    return GuidedGradCam(model, get_cam_layer(model)).attribute(
+    return GuidedGradCam(model, cam_layer("guided_gradcam", model)).attribute(
         grad_input(inputs), target=targets, interpolate_mode=interpolate_mode
     )

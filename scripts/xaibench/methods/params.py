@@ -17,7 +17,8 @@ def bad_param(method: str, param: str, message: str) -> ValueError:
 
 def int_pair(method: str, param: str, value: Any, extent: tuple[int, int] | None = None) -> tuple[int, int]:
     """An int or a pair of ints (rows, columns), each >= 1. With ``extent`` (H, W), a float in (0, 1)
-    is a fraction of the image size, so one config serves 32x32 and 64x64 datasets alike."""
+    is a fraction of the image size, so one config serves 32x32 and 64x64 datasets alike, and a single int
+    (a square) is capped at each axis's extent, so that it also serves a series or a table (H = 1)."""
 
     def one(v: Any, size: int | None) -> int:
         if isinstance(v, bool):
@@ -35,6 +36,8 @@ def int_pair(method: str, param: str, value: Any, extent: tuple[int, int] | None
         pair = (one(value[0], rows), one(value[1], cols))
     else:
         pair = (one(value, rows), one(value, cols))
+        if extent is not None and isinstance(value, int | np.integer) and not isinstance(value, bool):
+            pair = (min(pair[0], rows), min(pair[1], cols))
     if min(pair) < 1:
         raise bad_param(method, param, f"must be >= 1, got {value!r}")
     return pair

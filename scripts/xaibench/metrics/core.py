@@ -426,7 +426,7 @@ def skipped_result(
     )
 
 
-_REFUSED = ("all equal to zero", "all equal to one", "uniformly distributed")
+_REFUSED = ("all equal to zero", "all equal to one", "uniformly distributed", "all be less than zero")
 
 
 def _evaluate_metric(name: str, model: Any, batch: tuple, options: dict[str, Any]) -> MetricResult:

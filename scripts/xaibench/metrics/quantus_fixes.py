@@ -55,8 +55,20 @@ def _mean_shift_model(model: Any, input_shift: float, shape: tuple[int, ...]) ->
     if first is None:
         raise ValueError("input_invariance: the model has no parametrised layer to absorb the input shift")
     p = first.weight
+    # the shape of the first layer's own input (a series model squeezes (N, C, 1, L) before its Conv1d, an
+    # MLP flattens before its Linear): one forward pass of a zero input records it
+    seen: list[torch.Size] = []
+    probe = first.register_forward_pre_hook(lambda _module, args: seen.append(args[0].shape))
+    training = new_model.training
+    try:
+        with torch.no_grad():
+            new_model.eval()  # no BatchNorm statistics move
+            new_model(torch.zeros(tuple(shape), dtype=p.dtype, device=p.device))
+    finally:
+        probe.remove()
+        new_model.train(training)
     with torch.no_grad():
-        delta = torch.full(tuple(shape), float(input_shift), dtype=p.dtype, device=p.device)
+        delta = torch.full(tuple(seen[0]), float(input_shift), dtype=p.dtype, device=p.device)
         r = first(delta) - first(torch.zeros_like(delta))
         flat = r[0].reshape(r.shape[1], -1) if r.ndim > 2 else r[0].reshape(-1, 1)
         bias = getattr(first, "bias", None)

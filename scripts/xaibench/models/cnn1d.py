@@ -58,7 +58,7 @@ def default_stages(length: int, kernel_size: int) -> int:
     return stages
 
 
-@register("cnn1d")
+@register("cnn1d", modalities=("series",))
 def cnn1d(
     in_channels: int,
     num_classes: int,

@@ -17,12 +17,23 @@ from xaibench.registry import Registry
 
 ModelBuilder = Callable[..., nn.Module]
 MODELS: Registry[ModelBuilder] = Registry("model")
+_MODALITIES: dict[str, tuple[str, ...]] = {}  # architecture -> the data modalities it takes
 
 
-def register(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
+def register(name: str, modalities: tuple[str, ...] = ("image",)) -> Callable[[ModelBuilder], ModelBuilder]:
     """Decorator registering a builder ``(in_channels, num_classes, image_size, **params) -> nn.Module``
-    under ``name`` (a duplicate name is an error). The builder must set ``model.cam_layer_name``."""
-    return MODELS.register(name)
+    under ``name`` (a duplicate name is an error) for inputs of ``modalities`` ("image" (N, C, H, W),
+    "series" (N, C, 1, L), "table" (N, 1, 1, F); ``image_size`` is H, L or F). The builder must set
+    ``model.cam_layer_name`` (None: the model has no convolutional layer, CAM methods do not apply)."""
+    decorator = MODELS.register(name)
+    _MODALITIES[name] = tuple(modalities)
+    return decorator
+
+
+def model_modalities(name: str) -> tuple[str, ...]:
+    """The data modalities architecture ``name`` takes (an unknown name lists the known ones)."""
+    MODELS.get(name)
+    return _MODALITIES[name]
 
 
 def build_model(name: str, in_channels: int, num_classes: int, image_size: int, **params: Any) -> nn.Module:

@@ -14,7 +14,7 @@ from xaibench.models.core import register
 LAYOUTS = ("1d", "2d")
 
 
-@register("mlp")
+@register("mlp", modalities=("table",))
 def mlp(
     in_channels: int,
     num_classes: int,

@@ -205,9 +205,10 @@ def _draw_maximisation(out: ViewOutput, title: str, png: str, pdf: str) -> None:
     from xaibench.figures import plot_maximisation
 
     arrays, extra = out.arrays, out.extra
-    n_max = len(arrays["maximised"])
+    n_show = min(len(arrays["maximised"]), int(extra["settings"]["maximise"].get("n_show", 2)))
+    table = out.tables["maximisation"].iloc[: n_show * arrays["maximised"].shape[1]]
     plot_maximisation(
-        arrays["images"][:n_max], arrays["maximised"], out.tables["maximisation"], extra["class_names"],
+        arrays["images"][:n_show], arrays["maximised"][:n_show], table, extra["class_names"],
         extra["value_range"], title, png, pdf,
     )  # fmt: skip
 
