@@ -43,6 +43,7 @@ rule claims:
         alpha=config["statistics"]["alpha"],
         n_boot=config["statistics"]["n_boot"],
         seed=config["seed"],
+        modalities=MODALITY,
     script:
         "../scripts/claims_table.py"
 

@@ -29,6 +29,7 @@ with job_log(snakemake.log[0]) as log:
         alpha=params.alpha,
         n_boot=params.n_boot,
         seed=params.seed,
+        modalities=dict(params.modalities),
     )
     claims = evaluate_claims(context)
     save_table(out.claims, claims)

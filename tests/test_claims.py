@@ -212,6 +212,23 @@ def test_edge_detector_share_is_the_per_image_share_of_methods_sobel_matches():
     assert row["estimate"] == pytest.approx((2 + 0) / 8)  # m1, m2 on A; none on B
     assert row["n"] == n
     assert row["verdict"] == NOT_SUPPORTED  # every image at 0.25: the interval is [0.25, 0.25] < 0.5
+    # the same scores of a table: XAI-TRIS's finding is about images, the claim says why it is not tested
+    context = _context({"scores": scores}, methods=methods)
+    context.modalities = {"d": "table"}
+    row = evaluate_claims(context, ["lit_xaitris_edge_detector"]).iloc[0]
+    assert row["verdict"] == NOT_TESTED and "table dataset" in row["detail"]
+
+
+def test_a_comparison_without_pairs_is_not_tested():
+    from xaibench.claims.evidence import against_control
+
+    comparisons = pd.DataFrame(
+        [dict(dataset="d", model="m", metric="iou", method="gradcam", control="random", n_pairs=0,
+              effect_size=np.nan, effect_ci_low=np.nan, effect_ci_high=np.nan, p_holm=np.nan,
+              median_difference=np.nan, verdict="too few pairs")]
+    )  # fmt: skip
+    evidence = against_control(comparisons, "d", "m", "iou", "gradcam")
+    assert evidence.verdict == NOT_TESTED and "no finite iou score of gradcam" in evidence.detail
 
 
 def test_occluder_claim_pairs_images_and_reads_the_smallest_stride():

@@ -201,6 +201,10 @@ def _edge_detector(context: ClaimContext) -> list[Evidence]:
         for model in _models(local, dataset):
             rows = local[(local["dataset"] == dataset) & (local["model"] == model)]
             statistic = "share of attribution methods Sobel matches or beats, per image (mean over images)"
+            if context.modality(dataset) != "image":
+                reason = f"a finding about images; {dataset} is a {context.modality(dataset)} dataset"
+                evidence.append(not_tested(dataset, model, statistic, reason))
+                continue
             if not sobel or sobel[0] not in set(rows["method"]):
                 evidence.append(
                     not_tested(dataset, model, statistic, "no finite localisation score of sobel")

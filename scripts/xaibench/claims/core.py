@@ -89,7 +89,7 @@ class ClaimContext:
     """What a claim's test sees: the tables by name (None where the run has no such table), every
     dataset's generator (config name -> ``generator:``), every method's registry name (config name ->
     ``method:``), every metric's registry name and preset (config name -> (``metric:``, ``preset:`` or
-    None)), the significance level, bootstrap size and seed."""
+    None)), the significance level, bootstrap size and seed, and every dataset's modality."""
 
     tables: Mapping[str, pd.DataFrame | None]
     generators: Mapping[str, str]
@@ -98,6 +98,11 @@ class ClaimContext:
     alpha: float = 0.05
     n_boot: int = 2000
     seed: int = 0
+    modalities: Mapping[str, str] = field(default_factory=dict)  # dataset -> image | series | table
+
+    def modality(self, dataset: str) -> str:
+        """The modality of a dataset of the run (image where the context was given none)."""
+        return self.modalities.get(dataset, "image")
 
     def datasets_of(self, *generators: str) -> list[str]:
         """The run's datasets made by any of ``generators``, in config order."""

@@ -45,6 +45,10 @@ def against_control(
     if rows.empty:
         return not_tested(dataset, model, statistic, f"no comparison of {method} with {control} on {metric}")
     row = rows.iloc[0]
+    if int(row["n_pairs"]) == 0:
+        return not_tested(
+            dataset, model, statistic, f"no finite {metric} score of {method} (not applicable to the model?)"
+        )
     return Evidence(
         dataset,
         model,
