@@ -21,6 +21,7 @@ include: "rules/claims.smk"
 include: "rules/sweeps.smk"
 include: "rules/figures.smk"
 include: "rules/views.smk"
+include: "rules/report.smk"
 
 
 rule all:

@@ -438,12 +438,10 @@ def final_targets():
     first_runs = [
         f"{d}/{m}/seed{r}" for d, m, r in runs() if r == replicates(d)[0]
     ]  # ONNX export checks the first replicate's model
-    figures = expand(
-        "results/figures/{name}.{ext}",
-        name=("metric_heatmap", "training_curves")
-        + (("explanation_grid",) if image_pairs() else ()),
-        ext=("png", "pdf"),
-    )
+    figures = expand("results/figures/training_curves.{ext}", ext=("png", "pdf"))
+    # one figure per (dataset, model) each, in a folder (one job draws them all)
+    figures += ["results/figures/metric_heatmap"]
+    figures += ["results/figures/explanation_grid"] if image_pairs() else []
     figures += expand(
         "results/figures/attributions/{pair}.{ext}",
         pair=profile_pairs(),
@@ -477,6 +475,7 @@ def final_targets():
     provenance = ["results/provenance.json"]
     meta = ["results/tables/meta_evaluation.tsv"] if meta_evaluation_files() else []
     claims = ["results/tables/claims.tsv", "results/figures/claims.png"]
+    pages = ["results/report/overview.html", "results/report/tables"]
     claims += expand(
         "results/figures/object_parts/{pair}/parts.{ext}",
         pair=part_pairs(),
@@ -493,6 +492,7 @@ def final_targets():
         + provenance
         + meta
         + claims
+        + pages
         + sweep_targets()
     )
 

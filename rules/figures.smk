@@ -3,13 +3,18 @@ rule figure_explanation_grid:
         data=paths(GRID_DATA),
         explanations=paths(GRID_EXPLANATIONS),
     output:
-        png=report(
-            "results/figures/explanation_grid.png",
+        figures=report(
+            directory("results/figures/explanation_grid"),
+            patterns=["{dataset}/{model}.png"],
             caption="../report/explanation_grid.rst",
             category="Figures",
             subcategory="Explanations",
+            labels={
+                "dataset": "{dataset}",
+                "model": "{model}",
+                "figure": "explanation grid",
+            },
         ),
-        pdf="results/figures/explanation_grid.pdf",
     log:
         "logs/figures/explanation_grid.log",
     benchmark:
@@ -67,13 +72,18 @@ rule figure_metric_heatmap:
         comparisons="results/tables/comparisons.tsv",
         health="results/tables/metric_health.tsv",
     output:
-        png=report(
-            "results/figures/metric_heatmap.png",
+        figures=report(
+            directory("results/figures/metric_heatmap"),
+            patterns=["{dataset}/{model}.png"],
             caption="../report/metric_heatmap.rst",
             category="Figures",
             subcategory="Metrics",
+            labels={
+                "dataset": "{dataset}",
+                "model": "{model}",
+                "figure": "metric heatmap",
+            },
         ),
-        pdf="results/figures/metric_heatmap.pdf",
     log:
         "logs/figures/metric_heatmap.log",
     benchmark:

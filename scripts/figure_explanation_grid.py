@@ -1,5 +1,7 @@
-"""Rule figure_explanation_grid: seed 000 Fig. 1 — input | GradCAM | LIME | Occlusion | ... per sample."""
+"""Rule figure_explanation_grid: Brodzicki et al.'s Fig. 1 (input | Grad-CAM | LIME | Occlusion | ...) for
+every image (dataset, model), one figure each in the output folder ({dataset}/{model}.png and .pdf)."""
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xaibench.aggregate import explanation_panels
@@ -10,13 +12,16 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with job_log(snakemake.log[0]):
-    panels = explanation_panels(
-        snakemake.params.data, snakemake.params.explanations, snakemake.params.n_samples
-    )
-    plot_explanation_grid(
-        panels,
-        snakemake.params.methods,
-        snakemake.output.png,
-        snakemake.output.pdf,
-        method_specs=snakemake.params.method_specs,
-    )
+    params = snakemake.params
+    for dataset, models in params.explanations.items():
+        for model, runs in models.items():
+            one = {dataset: {model: runs}}
+            panels = explanation_panels(
+                {dataset: {model: params.data[dataset][model]}}, one, params.n_samples
+            )
+            folder = Path(snakemake.output.figures) / dataset
+            folder.mkdir(parents=True, exist_ok=True)
+            plot_explanation_grid(
+                panels, params.methods, folder / f"{model}.png", folder / f"{model}.pdf",
+                method_specs=params.method_specs,
+            )  # fmt: skip

@@ -27,3 +27,9 @@ def test_a_bad_caption_is_caught():
     settings = {"warning_stream": messages, "report_level": 2}
     docutils.core.publish_doctree("the largest |attribution| of a map", settings_overrides=settings)
     assert "Undefined substitution" in messages.getvalue()
+
+
+@pytest.mark.parametrize("path", sorted(REPORT.glob("*.rst")), ids=lambda p: p.name)
+def test_caption_cites_papers_by_name_not_by_seed_number(path):
+    """ "seed 003 §3.4" means nothing to a reader of the report: captions name authors and titles."""
+    assert not re.search(r"\bseeds? 00\d", path.read_text(), re.IGNORECASE), path.name

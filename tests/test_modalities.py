@@ -175,7 +175,8 @@ def test_series_and_tables_run_end_to_end(modality_run):
         scores[scores["metric"] == "relevance_mass_accuracy"].groupby(["dataset", "method"])["score"].mean()
     )
     for dataset in ("motifs", "table"):
-        assert mass[dataset, "saliency"] > mass[dataset, "random"] + 0.2, mass
+        assert mass[dataset, "saliency"] > mass[dataset, "random"] + 0.1, mass
     figures = {p.relative_to(folder / "results/figures").as_posix() for p in folder.rglob("*.png")}
     assert {"attributions/motifs/cnn1d.png", "attributions/table/mlp.png"} <= figures
-    assert "explanation_grid.png" not in figures
+    assert not any(f.startswith("explanation_grid") for f in figures)
+    assert {"metric_heatmap/motifs/cnn1d.png", "metric_heatmap/table/mlp.png"} <= figures

@@ -273,8 +273,8 @@ def test_minimal_config_runs_end_to_end(minimal_run):
     figures = {p.relative_to(folder / "results/figures").as_posix() for p in folder.rglob("*.png")}
     pair = f"{next(iter(config['datasets']))}/{next(iter(config['models']))}"
     assert figures == {
-        "explanation_grid.png",
-        "metric_heatmap.png",
+        f"explanation_grid/{pair}.png",
+        f"metric_heatmap/{pair}.png",
         "metric_agreement.png",
         "training_curves.png",
         f"faithfulness/{pair}/pixel_flipping.png",

@@ -43,7 +43,8 @@ def plot_parts(summary: pd.DataFrame, title: str, png: PathLike, pdf: PathLike |
     methods = _methods(summary)
     objects = summary[summary["statistic"] == "evenness"]
     n_panels = 2 if len(objects) else 1
-    figure = Figure(figsize=(5.0 + 3.2 * (n_panels - 1), 1.6 + _ROW * len(methods)))
+    height = 1.6 + _ROW * len(methods)
+    figure = Figure(figsize=(max(5.0 + 3.2 * (n_panels - 1), height / 1.4), height))  # whole on a screen
     grid = figure.add_gridspec(1, n_panels, width_ratios=[1.6, 1][:n_panels], wspace=0.08)
     axes = figure.add_subplot(grid[0, 0])
     enrichment = summary[summary["statistic"] == "enrichment"]

@@ -1,0 +1,32 @@
+"""Rule report_pages: the report's overview page, the main tables as sortable HTML, and the long-form scores
+compressed for download."""
+
+import gzip
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from xaibench.html import overview_page, readable_tables, table_page
+from xaibench.logs import job_log
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+with job_log(snakemake.log[0]) as log:
+    inputs, out, params = snakemake.input, snakemake.output, snakemake.params
+    names = ("training", "summary", "comparisons", "beats_random", "health", "timing", "claims")
+    tables = {name: pd.read_csv(inputs[name], sep="\t") for name in names}
+    page = overview_page(
+        tables["training"], tables["summary"], tables["claims"], tables["beats_random"],
+        {"n_samples": params.n_samples}, controls=params.controls,
+    )  # fmt: skip
+    Path(out.overview).write_text(page)
+    folder = Path(out.tables)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (frame, title, note, colour_by) in readable_tables(tables).items():
+        (folder / f"{name}.html").write_text(table_page(frame, title, note, colour_by))
+        log.info("%s: %d rows", name, len(frame))
+    with open(inputs.scores, "rb") as source, gzip.GzipFile(out.scores, "wb", 9, mtime=0) as target:
+        shutil.copyfileobj(source, target)  # mtime 0: the same scores give the same bytes
