@@ -274,13 +274,57 @@ def test_changing_one_method_reruns_only_its_jobs(e2e, tmp_path):
     assert counts["aggregate_scores"] == 1
 
 
-@pytest.mark.slow
-def test_report_has_every_figure(e2e):
+@pytest.fixture(scope="module")
+def report_html(e2e):
+    """The tiny run's Snakemake report."""
     workdir, _ = e2e
     report = workdir / "report.html"
     snakemake(
         "--directory", str(workdir), "--configfile", str(TEST_CONFIG), "--report", str(report), timeout=300
     )
-    html = report.read_text(errors="replace")
-    for name in ("explanation_grid", "metric_heatmap", "training_curves.png", "pixel_flipping.png"):
-        assert name in html, name
+    return report
+
+
+@pytest.mark.slow
+def test_report_has_every_figure_and_table(e2e, report_html):
+    """Every figure of the run, every readable table page and the overview are results of the report."""
+    workdir, _ = e2e
+    html = report_html.read_text(errors="replace")
+    results = workdir / "results"
+    expected = [*(results / "figures").rglob("*.png"), *(results / "report").rglob("*.html")]
+    assert len(expected) > 30
+    missing = [str(p.relative_to(workdir)) for p in expected if f'"{p.relative_to(workdir)}"' not in html]
+    assert not missing, missing
+    assert '"results/report/scores.tsv.gz": {"name"' in html  # a result (compressed), the raw table is not
+    assert '"results/tables/scores.tsv": {"name"' not in html
+
+
+@pytest.mark.slow
+def test_report_opens_in_a_browser_without_script_errors(report_html):
+    """Headless Chromium (installed from Debian packages, as the SLURM test installs SLURM) loads the report:
+    no uncaught script error, and the rendered page lists the overview first and every category of results."""
+    import re
+    import subprocess
+
+    from environment import unavailable
+
+    install = subprocess.run(
+        ["bash", str(Path(__file__).parents[1] / "tools/chromium/install.sh")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if install.returncode != 0:
+        unavailable(f"no headless Chromium (tools/chromium/install.sh): {install.stderr[-800:]}")
+    args = ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000",
+            "--enable-logging=stderr", "--v=0", "--dump-dom", report_html.as_uri()]  # fmt: skip
+    browser = subprocess.run(args, capture_output=True, text=True, timeout=180)
+    assert browser.returncode == 0, browser.stderr[-2000:]
+    console = [line for line in browser.stderr.splitlines() if ":CONSOLE" in line]
+    errors = [line for line in console if re.search(r"Uncaught|TypeError|ReferenceError|SyntaxError", line)]
+    assert not errors, errors
+    dom = re.sub(r"<script.*?</script>", "", browser.stdout, flags=re.S)  # the rendered page, not its data
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
+    assert "Loading Snakemake Report" not in text or "Results" in text
+    categories = ["1. Overview", "Claims", "Figures", "Tables", "Views of the model"]
+    positions = [text.find(category) for category in categories]
+    assert min(positions) >= 0, dict(zip(categories, positions, strict=True))
+    assert positions[0] == min(positions)  # the overview is the first category

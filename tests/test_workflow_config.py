@@ -160,6 +160,7 @@ def test_minimal_config_runs_the_chain_without_views(tmp_path):
         "figure_faithfulness_curves": 1,  # pixel_flipping
         "object_parts": 1,  # Triangles & Squares: relevance per part of the shapes
         "claims": 1,  # the claims table: "not tested" where the run lacks a claim's tables
+        "report_pages": 1,  # the report's overview and readable tables
         "all": 1,
     }
 
