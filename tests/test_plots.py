@@ -470,6 +470,9 @@ def test_registry_methods_never_share_a_style():
     # fixed per method: the same in a figure of two methods
     assert method_styles(["lime", "gradcam"]) == {m: styles[m] for m in ("lime", "gradcam")}
     assert styles["cam"][0] != styles["gradcam"][0]
+    # every registry method (controls apart) has a colour of its own, not only a style
+    colours = [styles[e][0] for e in entries if e not in ("random", "sobel")]
+    assert len(set(colours)) == len(colours)
     # entries sharing a name, or without one, still get styles of their own
     specs = {"occlusion_big": {"method": "occlusion"}}
     extra = method_styles([*entries, "occlusion_big", "new_method", "other_method"], {**LRP_SPECS, **specs})

@@ -15,7 +15,8 @@ Magnitudes are therefore comparable within an image, not across images or method
 
 Method styles (:func:`method_styles`): every display name a registry method can take has a fixed
 (colour, line style), given by its position in :func:`xaibench.figures.names.all_method_labels` (tab20
-without its greys, dark shades first, then again dashed, then dotted), so a method looks the same in every
+without its greys, dark shades first, then Dark2: every registry method a colour of its own; then the
+colours again dashed, then dotted), so a method looks the same in every
 figure and no two registry methods look alike; the controls are grey dashed (random) and black dash-dotted
 (sobel).
 """
@@ -51,8 +52,10 @@ WRONG_COLOUR = "#c00000"
 #: Font sizes (points) of panel labels and of small print in the figures of the views.
 LABEL, SMALL = 7.5, 6.5
 
-#: tab20 without its greys (14, 15: kept for the controls), dark shades first, then the light ones.
+#: tab20 without its greys (14, 15: kept for the controls), dark shades first, then the light ones; then
+#: Dark2 without its grey (7): 25 distinct colours, one per registry method before any line style repeats.
 PALETTE_INDICES = (0, 2, 4, 6, 8, 10, 12, 16, 18, 1, 3, 5, 7, 9, 11, 13, 17, 19)
+EXTRA_PALETTE_INDICES = (0, 1, 2, 3, 4, 5, 6)
 #: Line styles cycled once the palette is used up: solid, dashed, dotted.
 LINESTYLES: tuple[LineStyle, ...] = ("-", (0, (5.0, 2.0)), (0, (1.2, 1.6)))
 CONTROL_STYLES: dict[str, tuple[Colour, LineStyle]] = {"random": ("0.55", "--"), "sobel": ("0.0", "-.")}
@@ -148,10 +151,14 @@ def normalise_map(attribution: np.ndarray, signed: bool) -> np.ndarray:
 # method styles
 
 
+def _palette() -> list[Colour]:
+    tab20, dark2 = matplotlib.colormaps["tab20"], matplotlib.colormaps["Dark2"]
+    return [tab20(i) for i in PALETTE_INDICES] + [dark2(i) for i in EXTRA_PALETTE_INDICES]
+
+
 def _slot_style(slot: int) -> tuple[Colour, LineStyle]:
-    tab20 = matplotlib.colormaps["tab20"]
-    colour = tab20(PALETTE_INDICES[slot % len(PALETTE_INDICES)])
-    return colour, LINESTYLES[(slot // len(PALETTE_INDICES)) % len(LINESTYLES)]
+    palette = _palette()
+    return palette[slot % len(palette)], LINESTYLES[(slot // len(palette)) % len(LINESTYLES)]
 
 
 def method_styles(
