@@ -416,3 +416,26 @@ def test_figures(pair, tmp_path):
     for name in ("o", "a", "m", "c"):
         assert_png(tmp_path / f"{name}.png")
     assert (tmp_path / "o.pdf").stat().st_size > 1000
+
+
+def test_max_activating_figure_sets_many_units_side_by_side(tmp_path):
+    """Ten class logits and four channels (a digits model): the units fill side-by-side blocks, so the figure
+    stays whole on a screen (it was 2.6 times taller than wide)."""
+    from matplotlib.image import imread
+
+    rng = np.random.default_rng(0)
+    images = rng.random((40, 1, 8, 8)).astype(np.float32)
+    rows = []
+    units = [("class", c) for c in range(10)] + [("channel", c) for c in range(4)]
+    for kind, unit in units:
+        for extreme in ("top", "bottom"):
+            for rank in (1, 2, 3):
+                rows.append(
+                    dict(unit_kind=kind, unit=unit, extreme=extreme, rank=rank, index=int(rng.integers(40)),
+                         value=float(rng.normal()), label="a", prediction="a", layer="l", n_at_value=1)
+                )  # fmt: skip
+    import pandas as pd
+
+    plot_max_activating(pd.DataFrame(rows), images, {"n_images": 40}, "digits", tmp_path / "m.png", None)
+    height, width = imread(tmp_path / "m.png").shape[:2]
+    assert height <= 1.5 * width

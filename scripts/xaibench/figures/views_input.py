@@ -12,6 +12,7 @@ signed maps diverging, non-negative maps sequential).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import matplotlib
@@ -342,16 +343,22 @@ def plot_max_activating(
 ) -> None:
     """One row per unit (class logits, then channels): its ``k`` highest-scoring test images, then its ``k``
     lowest. ``images`` is the whole dataset (N, C, H, W), indexed by ``table['index']``. Each thumbnail shows
-    the unit's value above and the true label below (red when the model's prediction differs)."""
+    the unit's value above and the true label below (red when the model's prediction differs). Many units
+    are set in side-by-side blocks, so that the figure stays within 1.45 times its width."""
     units = list(dict.fromkeys(zip(table["unit_kind"], table["unit"], strict=True)))
     k = int(table["rank"].max())
     cell, left, right, top = 0.78, 1.45, 0.15, 0.95
-    widths = [cell] * k + [0.3] + [cell] * k
-    fig_w = left + right + sum(widths)
-    fig_h = top + len(units) * (cell + 0.42) + 0.2
+    block = [cell] * k + [0.3] + [cell] * k
+    for n_blocks in range(1, len(units) + 1):
+        per_block = math.ceil(len(units) / n_blocks)
+        fig_w = left + right + n_blocks * sum(block) + (n_blocks - 1) * left
+        fig_h = top + per_block * (cell + 0.42) + 0.2
+        if fig_h <= 1.45 * fig_w:
+            break
+    widths = block + [left, *block] * (n_blocks - 1)  # a label column before every further block
     fig = Figure(figsize=(fig_w, fig_h))
     grid = fig.add_gridspec(
-        len(units),
+        per_block,
         len(widths),
         width_ratios=widths,
         left=left / fig_w,
@@ -362,9 +369,10 @@ def plot_max_activating(
         hspace=0.62,
     )
     reduce = info.get("reduce", "mean")
-    for u, (kind, unit) in enumerate(units):
+    for index, (kind, unit) in enumerate(units):
+        u, offset = index % per_block, (index // per_block) * (len(block) + 1)
         rows = table[(table["unit_kind"] == kind) & (table["unit"] == unit)]
-        for extreme, first_col in (("top", 0), ("bottom", k + 1)):
+        for extreme, first_col in (("top", offset), ("bottom", offset + k + 1)):
             part = rows[rows["extreme"] == extreme].sort_values("rank")
             for c in range(k):
                 ax = _bare(fig.add_subplot(grid[u, first_col + c]))
@@ -393,9 +401,14 @@ def plot_max_activating(
                         else f"{rows['layer'].iloc[0]}\nch {unit} ({reduce})"
                     )
                     _text(ax, "left", wrap_text(label, 18), LABEL, pad=5)
-    for text, col in ((f"top {k}: highest values →", 0), (f"bottom {k}: lowest values →", k + 1)):
-        x = grid[0, col].get_position(fig).x0
-        fig.text(x, 1 - (top - 0.3) / fig_h, text, fontsize=HEADER, va="bottom", ha="left")
+    for b in range(n_blocks):
+        offset = b * (len(block) + 1)
+        for text, col in (
+            (f"top {k}: highest values →", offset),
+            (f"bottom {k}: lowest values →", offset + k + 1),
+        ):
+            x = grid[0, col].get_position(fig).x0
+            fig.text(x, 1 - (top - 0.3) / fig_h, text, fontsize=HEADER, va="bottom", ha="left")
     subtitle = f"{info.get('n_images', '?')} test images ranked; value above each image, true label below"
     fig.suptitle(
         wrap_text(f"Maximally / minimally activating images — {title}", 70) + f"\n{subtitle}",
