@@ -123,7 +123,7 @@ def overview_page(
     controls: Sequence[str] = (),
 ) -> str:
     """The report's first page: what ran, each model's test accuracy, how often each method beats the random
-    control, the best method per metric, the claims' verdicts, and where to look next."""
+    control, the claims' verdicts, the best method per metric, and where to look next."""
     datasets = sorted(set(training["dataset"]))
     accuracy = training.groupby(["dataset", "model"], sort=False)["test_accuracy"].agg(
         ["mean", "min", "count"]
@@ -162,13 +162,13 @@ def overview_page(
         "(Wilcoxon signed-rank on per-image scores, Holm-corrected; a pair without a row: no method is); "
         "the full list: table beats_random.</p>",
         _table(top),
+        f"<h2>Claims of the papers ({html.escape(verdicts)})</h2>",
+        _table(claim_rows, colour_by="verdict"),
         "<h2>Best method per metric</h2>",
         '<p class="note">Controls excluded; "random" is the random map\'s mean for scale. A best method '
         "whose interval overlaps others is not reliably best: see the comparisons and the "
         "critical-difference figures.</p>",
         _table(best_methods(summary, controls)),
-        f"<h2>Claims of the papers ({html.escape(verdicts)})</h2>",
-        _table(claim_rows, colour_by="verdict"),
         "<h2>Where to look next</h2>",
         "<ul><li>Figures: the claims at a glance, the metric heatmap and explanation grid per (dataset, "
         "model), the attribution figures of series and tables, the faithfulness curves and rank diagrams."
