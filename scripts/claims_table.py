@@ -7,7 +7,7 @@ import pandas as pd
 
 from xaibench.claims import ClaimContext, evaluate_claims
 from xaibench.figures.claims import plot_claims
-from xaibench.io import save_table
+from xaibench.io import load_table, save_table
 from xaibench.logs import job_log
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ with job_log(snakemake.log[0]) as log:
     for name in snakemake.input.keys():
         paths = snakemake.input[name]
         paths = [paths] if isinstance(paths, str) else list(paths)
-        tables[name] = pd.concat([pd.read_csv(path, sep="\t") for path in paths], ignore_index=True)
+        tables[name] = pd.concat([load_table(path) for path in paths], ignore_index=True)
     context = ClaimContext(
         tables=tables,
         generators=dict(params.generators),

@@ -4,11 +4,10 @@ method means with their CIs against the random control's."""
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from xaibench.figures.forest import plot_forest
 from xaibench.figures.names import category_rank
 from xaibench.figures.ranks import RankPanel, plot_critical_differences
+from xaibench.io import load_table
 from xaibench.logs import job_log
 from xaibench.stats.rankings import category_ranks_by_image
 
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
 
 with job_log(snakemake.log[0]) as log:
     w, params, out = snakemake.wildcards, snakemake.params, snakemake.output
-    scores = pd.read_csv(snakemake.input.scores, sep="\t")
+    scores = load_table(snakemake.input.scores)
     scores = scores[(scores["dataset"] == w.dataset) & (scores["model"] == w.model)]
     categories = category_ranks_by_image(scores)
     panels = []
@@ -38,7 +37,7 @@ with job_log(snakemake.log[0]) as log:
         alpha=params.alpha,
         method_specs=params.method_specs,
     )
-    summary = pd.read_csv(snakemake.input.summary, sep="\t")
+    summary = load_table(snakemake.input.summary)
     plot_forest(
         summary[(summary["dataset"] == w.dataset) & (summary["model"] == w.model)],
         out.forest,

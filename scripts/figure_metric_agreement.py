@@ -3,9 +3,8 @@ matrix per (dataset, model)."""
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from xaibench.figures.ranks import plot_metric_agreement
+from xaibench.io import load_table
 from xaibench.logs import job_log
 from xaibench.stats.agreement import agreement_matrix
 
@@ -13,7 +12,7 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with job_log(snakemake.log[0]):
-    agreement = pd.read_csv(snakemake.input.agreement, sep="\t")
+    agreement = load_table(snakemake.input.agreement)
     pairs = list(dict.fromkeys(zip(agreement["dataset"], agreement["model"], strict=True)))
     categories = dict(zip(agreement["metric_a"], agreement["category_a"], strict=True))
     categories |= dict(zip(agreement["metric_b"], agreement["category_b"], strict=True))

@@ -4,9 +4,8 @@
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from xaibench.figures import plot_metric_heatmap
+from xaibench.io import load_table
 from xaibench.logs import job_log
 from xaibench.stats import flagged_metrics, not_better_than
 
@@ -14,9 +13,9 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 with job_log(snakemake.log[0]):
-    summary = pd.read_csv(snakemake.input.summary, sep="\t")
-    comparisons = pd.read_csv(snakemake.input.comparisons, sep="\t")
-    health = pd.read_csv(snakemake.input.health, sep="\t")
+    summary = load_table(snakemake.input.summary)
+    comparisons = load_table(snakemake.input.comparisons)
+    health = load_table(snakemake.input.health)
     faded = not_better_than(comparisons, snakemake.params.random)
     flagged = flagged_metrics(health)
     for (dataset, model), pair in summary.groupby(["dataset", "model"], sort=False):

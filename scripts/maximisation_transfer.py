@@ -5,11 +5,9 @@ features?)."""
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from xaibench.claims.transfer import class_means, transfer_table
 from xaibench.datasets import load_dataset
-from xaibench.io import load_npz, save_table
+from xaibench.io import load_npz, load_table, save_table
 from xaibench.logs import job_log
 from xaibench.models import load_model
 from xaibench.runtime import select_device, set_threads
@@ -23,7 +21,7 @@ with job_log(snakemake.log[0]) as log:
     params, inputs, wildcards = snakemake.params, snakemake.input, snakemake.wildcards
     device = select_device(params.device)
     arrays = load_npz(inputs.arrays)
-    maximisation = pd.read_csv(inputs.maximisation, sep="\t")
+    maximisation = load_table(inputs.maximisation)
     dataset = load_dataset(inputs.data)
     train = dataset.indices("train")
     means = class_means(dataset.images[train], dataset.labels[train], len(dataset.class_names))

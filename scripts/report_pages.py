@@ -6,9 +6,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from xaibench.html import overview_page, readable_tables, table_page
+from xaibench.io import load_table
 from xaibench.logs import job_log
 
 if TYPE_CHECKING:
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
 with job_log(snakemake.log[0]) as log:
     inputs, out, params = snakemake.input, snakemake.output, snakemake.params
     names = ("training", "summary", "comparisons", "beats_random", "health", "timing", "claims")
-    tables = {name: pd.read_csv(inputs[name], sep="\t") for name in names}
+    tables = {name: load_table(inputs[name]) for name in names}
     page = overview_page(
         tables["training"], tables["summary"], tables["claims"], tables["beats_random"],
         {"n_samples": params.n_samples}, controls=params.controls,

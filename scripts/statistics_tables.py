@@ -4,9 +4,7 @@ long scores table."""
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from xaibench.io import save_table
+from xaibench.io import load_table, save_table
 from xaibench.logs import job_log
 from xaibench.stats import beats_control_counts, compare_to_controls, metric_health
 from xaibench.stats.agreement import anchored_validity, metric_agreement
@@ -17,7 +15,7 @@ if TYPE_CHECKING:
 
 with job_log(snakemake.log[0]) as log:
     params, out = snakemake.params, snakemake.output
-    scores = pd.read_csv(snakemake.input.scores, sep="\t")
+    scores = load_table(snakemake.input.scores)
     controls = dict(params.controls)  # registry name -> configured name: "random", "sobel"
     comparisons = compare_to_controls(
         scores, tuple(controls.values()), alpha=params.alpha, seed=params.seed, n_boot=params.n_boot

@@ -3,10 +3,8 @@ method and metric; Spearman of each method's scores with the parameter) and draw
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from xaibench.figures.sweeps import plot_sweep
-from xaibench.io import save_table
+from xaibench.io import load_table, save_table
 from xaibench.logs import job_log
 from xaibench.sweeps import gather_levels, summarise_sweep
 
@@ -15,8 +13,8 @@ if TYPE_CHECKING:
 
 with job_log(snakemake.log[0]):
     params, out = snakemake.params, snakemake.output
-    scores = gather_levels([pd.read_csv(path, sep="\t") for path in snakemake.input.levels])
-    accuracy = gather_levels([pd.read_csv(path, sep="\t") for path in snakemake.input.accuracy])
+    scores = gather_levels([load_table(path) for path in snakemake.input.levels])
+    accuracy = gather_levels([load_table(path) for path in snakemake.input.accuracy])
     summary = summarise_sweep(scores, accuracy, n_boot=params.n_boot, seed=params.seed)
     save_table(out.summary, summary)
     title = f"Difficulty sweep {snakemake.wildcards.sweep}: {params.param}"

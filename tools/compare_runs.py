@@ -49,7 +49,7 @@ def _npz(a: Path, b: Path) -> str:
 
 
 def _tsv(a: Path, b: Path) -> str:
-    ta, tb = pd.read_csv(a, sep="\t"), pd.read_csv(b, sep="\t")
+    ta, tb = (pd.read_csv(p, sep="\t", float_precision="round_trip") for p in (a, b))
     keep = [c for c in ta.columns if c not in TIME_KEYS and not c.startswith("seconds_")]
     if list(ta.columns) != list(tb.columns):
         return f"columns differ: {list(ta.columns)} vs {list(tb.columns)}"

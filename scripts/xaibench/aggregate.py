@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from xaibench.explanations import load_explanation
+from xaibench.io import load_table
 
 
 def concat_tables(paths: Sequence[str]) -> pd.DataFrame:
@@ -18,7 +19,7 @@ def concat_tables(paths: Sequence[str]) -> pd.DataFrame:
     frames = []
     for path in paths:
         try:
-            frames.append(pd.read_csv(path, sep="\t"))
+            frames.append(load_table(path))
         except (OSError, ValueError) as exc:
             raise ValueError(f"cannot read table {path}: {exc}") from exc
     return pd.concat(frames, ignore_index=True)
@@ -67,7 +68,7 @@ def training_table(histories: RunFiles, test_metrics: RunFiles) -> pd.DataFrame:
     (both arguments: dataset -> model -> replicate -> path)."""
     rows = []
     for dataset, model, replicate, hist_path in run_items(histories):
-        last = pd.read_csv(hist_path, sep="\t").iloc[-1]
+        last = load_table(hist_path).iloc[-1]
         metrics = json.loads(Path(test_metrics[dataset][model][replicate]).read_text())
         rows.append(
             {
@@ -91,7 +92,7 @@ def load_histories(histories: RunFiles) -> pd.DataFrame:
     "dataset/model" ("dataset/model/seed<replicate>" where a dataset has several replicates)."""
     frames = []
     for dataset, model, replicate, path in run_items(histories):
-        frame = pd.read_csv(path, sep="\t")
+        frame = load_table(path)
         several = len(histories[dataset][model]) > 1
         frame.insert(0, "run", f"{dataset}/{model}" + (f"/seed{replicate}" if several else ""))
         frames.append(frame)
