@@ -335,7 +335,7 @@ def _class_claim(context: ClaimContext, method: str, reference: str | None = Non
 
 def _median_scale(table: pd.DataFrame, dataset: str, model: str) -> float:
     rows = table[(table["dataset"] == dataset) & (table["model"] == model)]
-    return float(rows["scale_own"].median()) if "scale_own" in rows else float("nan")
+    return float(rows["scale_own"].median())
 
 
 @register(

@@ -140,6 +140,41 @@ def split_labels(n_train: int, n_val: int, n_test: int) -> np.ndarray:
     return np.repeat(np.arange(3, dtype=np.int8), [n_train, n_val, n_test])
 
 
+def check_fractions(val_fraction: float, test_fraction: float) -> None:
+    """Both fractions in [0, 1) with a non-empty train share; errors name the key."""
+    for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"{key} must be in [0, 1), got {value}")
+    if val_fraction + test_fraction >= 1.0:
+        raise ValueError(
+            f"val_fraction + test_fraction must be < 1 (a train split is needed), "
+            f"got {val_fraction} + {test_fraction}"
+        )
+
+
+def stratified_split(
+    labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int | np.random.Generator
+) -> np.ndarray:
+    """Split codes (int8: 0 train, 1 val, 2 test), stratified by label and seeded.
+
+    Classes are visited in increasing label order; within class c (n_c samples) a seeded permutation
+    assigns ``round(test_fraction * n_c)`` samples to test, ``round(val_fraction * n_c)`` to val, the rest
+    to train, so every split holds (up to rounding) the same class proportions. A class too small for
+    its share (e.g. 3 samples at 0.1) contributes only to train.
+    """
+    check_fractions(val_fraction, test_fraction)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    split = np.zeros(len(labels), dtype=np.int8)
+    for cls in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == cls))
+        n_test = round(test_fraction * len(idx))
+        n_val = min(round(val_fraction * len(idx)), len(idx) - n_test)
+        split[idx[:n_test]] = 2
+        split[idx[n_test : n_test + n_val]] = 1
+    return split
+
+
 def checked_image_size(image_size: int, minimum: int) -> int:
     """``image_size`` as an int; an error naming the key unless it is an integer >= ``minimum``."""
     if int(image_size) != image_size or image_size < minimum:

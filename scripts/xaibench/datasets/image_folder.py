@@ -20,7 +20,7 @@ ignores them; ``masks: true`` requires the mask folder.
 Parameters: ``root``; ``image_size`` (default 64, square output side); ``channels`` ("auto" | 1 | 3);
 ``classes`` (explicit class order and selection; default: the sorted class-folder names; other folders
 are then ignored); ``val_fraction``/``test_fraction`` (default 0.1/0.2, stratified and seeded, see
-:func:`xaibench.datasets.packaged.stratified_split`); ``extensions``; ``max_per_class`` (seeded random
+:func:`xaibench.datasets.core.stratified_split`); ``extensions``; ``max_per_class`` (seeded random
 subset per class, drawn before any file is read); ``fit`` ("stretch" | "crop" | "pad");
 ``allow_empty_classes``; ``skip_unreadable``; ``resize_masks``; ``recursive``; ``mask_root``;
 ``mask_suffix``.
@@ -69,8 +69,8 @@ from typing import Any
 
 import numpy as np
 
-from xaibench.datasets.core import ImageDataset, register
-from xaibench.datasets.packaged import check_fractions, resize_image, stratified_split, subsample_per_class
+from xaibench.datasets.core import ImageDataset, check_fractions, register, stratified_split
+from xaibench.datasets.packaged import resize_image, subsample_per_class
 
 log = logging.getLogger(__name__)
 

@@ -23,15 +23,16 @@ Shared parameters:
   :func:`skimage.transform.resize` (bilinear, ``order=1``) with Gaussian anti-aliasing when shrinking,
   then clips to [0, 1] (see :func:`resize_image`).
 * ``val_fraction``, ``test_fraction`` (default 0.1 and 0.2): a stratified, seeded split (see
-  :func:`stratified_split`): within each class, a seeded permutation puts ``round(test_fraction * n_c)``
-  samples in test, ``round(val_fraction * n_c)`` in val and the rest in train.
+  :func:`xaibench.datasets.core.stratified_split`, shared with ``image_folder`` and ``sklearn_table``):
+  within each class, a seeded permutation puts ``round(test_fraction * n_c)`` samples in test,
+  ``round(val_fraction * n_c)`` in val and the rest in train.
 * ``max_per_class``: keep at most this many samples of each class (a seeded random subset); ``None`` keeps
   all.
 
 Samples keep the package's order; ``params["source_index"]`` is each sample's index in the package's
 array, so any image can be traced back to its source.
 
-The helpers :func:`stratified_split`, :func:`subsample_per_class` and :func:`resize_image` are shared with
+The helpers :func:`subsample_per_class` and :func:`resize_image` are shared with
 :mod:`xaibench.datasets.image_folder`.
 """
 
@@ -41,42 +42,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from xaibench.datasets.core import Generator, ImageDataset, register
-
-
-def check_fractions(val_fraction: float, test_fraction: float) -> None:
-    """Both fractions in [0, 1) with a non-empty train share; errors name the key."""
-    for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not 0.0 <= value < 1.0:
-            raise ValueError(f"{key} must be in [0, 1), got {value}")
-    if val_fraction + test_fraction >= 1.0:
-        raise ValueError(
-            f"val_fraction + test_fraction must be < 1 (a train split is needed), "
-            f"got {val_fraction} + {test_fraction}"
-        )
-
-
-def stratified_split(
-    labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int | np.random.Generator
-) -> np.ndarray:
-    """Split codes (int8: 0 train, 1 val, 2 test), stratified by label and seeded.
-
-    Classes are visited in increasing label order; within class c (n_c samples) a seeded permutation
-    assigns ``round(test_fraction * n_c)`` samples to test, ``round(val_fraction * n_c)`` to val, the rest
-    to train, so every split holds (up to rounding) the same class proportions. A class too small for
-    its share (e.g. 3 samples at 0.1) contributes only to train.
-    """
-    check_fractions(val_fraction, test_fraction)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    labels = np.asarray(labels)
-    split = np.zeros(len(labels), dtype=np.int8)
-    for cls in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == cls))
-        n_test = round(test_fraction * len(idx))
-        n_val = min(round(val_fraction * len(idx)), len(idx) - n_test)
-        split[idx[:n_test]] = 2
-        split[idx[n_test : n_test + n_val]] = 1
-    return split
+from xaibench.datasets.core import Generator, ImageDataset, check_fractions, register, stratified_split
 
 
 def subsample_per_class(

@@ -35,14 +35,14 @@ test values outside that range clipped): features have unrelated units, so each 
     (``target``, ``target_names``), ``feature_names`` sklearn's. The split is stratified and seeded: within
     each class a seeded permutation puts ``round(test_fraction * n_c)`` samples in test,
     ``round(val_fraction * n_c)`` in val and the rest in train (the rule of
-    ``xaibench.datasets.packaged.stratified_split``; defaults 0.2 and 0.1). No masks.
+    ``xaibench.datasets.core.stratified_split``; defaults 0.2 and 0.1). No masks.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from xaibench.datasets.core import ImageDataset, register, split_labels, split_sizes
+from xaibench.datasets.core import ImageDataset, register, split_labels, split_sizes, stratified_split
 
 SKLEARN_TABLES = ("breast_cancer", "iris", "wine")
 
@@ -137,29 +137,6 @@ def informative_table(
         modality="table",
         feature_names=[source_names[c] for c in columns],
     )
-
-
-def stratified_split(
-    labels: np.ndarray, val_fraction: float, test_fraction: float, rng: np.random.Generator
-) -> np.ndarray:
-    """Split codes (int8: 0 train, 1 val, 2 test), per class ``round(fraction * n_c)`` val and test samples
-    drawn by a seeded permutation, classes visited in increasing label order."""
-    for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not 0.0 <= value < 1.0:
-            raise ValueError(f"{key} must be in [0, 1), got {value}")
-    if val_fraction + test_fraction >= 1.0:
-        raise ValueError(
-            f"val_fraction + test_fraction must be < 1 (a train split is needed), "
-            f"got {val_fraction} + {test_fraction}"
-        )
-    split = np.zeros(len(labels), dtype=np.int8)
-    for cls in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == cls))
-        n_test = round(test_fraction * len(idx))
-        n_val = min(round(val_fraction * len(idx)), len(idx) - n_test)
-        split[idx[:n_test]] = 2
-        split[idx[n_test : n_test + n_val]] = 1
-    return split
 
 
 @register("sklearn_table", modality="table")

@@ -3,9 +3,9 @@
 * Series (seed 001: Menon and Gunasundari, "Envisioning Deep Learning Networks", Fig. 10 style): one row
   per method, one column per sample; each panel draws the series (its first channel; the others faint) as a
   line coloured by that method's attribution (per panel scaled to its largest |attribution|: diverging
-  colours for signed methods, sequential for non-negative ones), with the ground-truth span (the motif)
-  shaded where the dataset has one. The top row is the series itself with
-  its true and predicted class.
+  colours for a signed method, sequential for a non-negative one, decided per method over its samples),
+  with the ground-truth span (the motif) shaded where the dataset has one. The top row is the series itself
+  with its true and predicted class.
 * Tables: one panel per method, a bar per feature: the mean over the explained samples of the attribution
   divided by each sample's largest |attribution| (so every sample weighs alike), with its ±1 s.e. whisker;
   the features the dataset marks as informative (its mask) in a colour of their own.
@@ -73,6 +73,8 @@ def plot_series_attributions(
     x = np.arange(length)
     figure = Figure(figsize=(3.1 * n + 1.6, 0.8 * (len(methods) + 1) + 1.2))
     grid = figure.add_gridspec(len(methods) + 1, n, hspace=0.35, wspace=0.06)
+    # signed or not per method over all its samples (as in the image grid): a row never mixes colour scales
+    signs = {method: is_signed(list(maps[method])) for method in methods}
     low, high = float(np.nanmin(series)), float(np.nanmax(series))
     pad = 0.08 * (high - low or 1.0)
     for j in range(n):
@@ -98,7 +100,7 @@ def plot_series_attributions(
             else:
                 attribution = np.asarray(maps[method][j], dtype=np.float64).reshape(-1, length).sum(0)
                 axes.plot(x, line, color="0.8", lw=0.8)  # where a diverging colour fades to white
-                signed = is_signed([attribution])
+                signed = signs[method]
                 value = _scaled(attribution)
                 norm = Normalize(-1, 1) if signed else Normalize(0, 1)
                 points = np.stack([x, line], axis=1)[:, None]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from xaibench.models.core import register
+from xaibench.models.core import conv_stages, gap_linear_model, register
 
 MAX_STAGES = 5
 
@@ -104,30 +104,11 @@ def cnn1d(
             f"{length} (each of the stages - 1 max-pools halves it), got stages={stages!r}"
         )
     stages = int(stages)
-    layers: list[nn.Module] = [SqueezeHeight()]
-    channels = in_channels
-    for stage in range(stages):
-        out = width * 2 ** min(stage, 3)
-        for _ in range(2):
-            layers.append(
-                nn.Conv1d(channels, out, kernel_size, padding=kernel_size // 2, bias=not batch_norm)
-            )
-            if batch_norm:
-                layers.append(nn.BatchNorm1d(out))
-            layers.append(nn.ReLU())
-            channels = out
-        if stage < stages - 1:
-            layers.append(nn.MaxPool1d(2))
-    layers.append(UnsqueezeHeight())
-    features = nn.Sequential(*layers)
-    head = nn.Sequential(
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Dropout(dropout),
-        nn.Linear(channels, num_classes),
-    )
-    model = nn.Sequential()
-    model.add_module("features", features)
-    model.add_module("head", head)
-    model.cam_layer_name = f"features.{len(layers) - 1}"  # the last block's ReLU output, made 4-D again
-    return model
+    stage_layers, channels = conv_stages(
+        nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, in_channels, width, stages, batch_norm,
+        kernel_size=kernel_size, padding=kernel_size // 2,
+    )  # fmt: skip
+    layers = [SqueezeHeight(), *stage_layers, UnsqueezeHeight()]
+    return gap_linear_model(
+        layers, channels, num_classes, dropout
+    )  # CAM layer: the last block, made 4-D again

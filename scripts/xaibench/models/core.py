@@ -45,6 +45,51 @@ def build_model(name: str, in_channels: int, num_classes: int, image_size: int, 
         raise ValueError(f"model {name!r}: bad parameters {params}: {exc}") from exc
 
 
+def conv_stages(
+    conv: Callable[..., nn.Module],
+    norm: Callable[[int], nn.Module],
+    pool: Callable[[int], nn.Module],
+    in_channels: int,
+    width: int,
+    stages: int,
+    batch_norm: bool,
+    **conv_args: Any,
+) -> tuple[list[nn.Module], int]:
+    """VGG-style stages of 2x (``conv``, ``norm`` when ``batch_norm``, ReLU), width doubling per stage (capped
+    at 8x), ``pool(2)`` between stages: the layers and the channels they end with (``small_cnn``: 2-D,
+    ``cnn1d``: 1-D). The modules are created in order, so a seeded build initialises them the same way
+    every time."""
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for stage in range(stages):
+        out = width * 2 ** min(stage, 3)
+        for _ in range(2):
+            layers.append(conv(channels, out, bias=not batch_norm, **conv_args))
+            if batch_norm:
+                layers.append(norm(out))
+            layers.append(nn.ReLU())
+            channels = out
+        if stage < stages - 1:
+            layers.append(pool(2))
+    return layers, channels
+
+
+def gap_linear_model(layers: list[nn.Module], channels: int, num_classes: int, dropout: float) -> nn.Module:
+    """``features`` (the layers) then ``head`` (global average pool, flatten, dropout, linear): the original
+    CAM applies; the last feature layer (4-D output) is the declared CAM layer."""
+    head = nn.Sequential(
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(channels, num_classes),
+    )
+    model = nn.Sequential()
+    model.add_module("features", nn.Sequential(*layers))
+    model.add_module("head", head)
+    model.cam_layer_name = f"features.{len(layers) - 1}"
+    return model
+
+
 def get_cam_layer(model: nn.Module) -> nn.Module:
     """The layer CAM methods use, as declared by the model builder."""
     name = getattr(model, "cam_layer_name", None)

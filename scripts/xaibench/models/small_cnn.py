@@ -6,7 +6,7 @@ import math
 
 from torch import nn
 
-from xaibench.models.core import register
+from xaibench.models.core import conv_stages, gap_linear_model, register
 
 
 @register("small_cnn")
@@ -28,29 +28,17 @@ def small_cnn(
     """
     if stages is None:
         stages = max(1, min(5, round(math.log2(image_size)) - 2))
-    layers: list[nn.Module] = []
-    channels = in_channels
     if stages < 1:
         raise ValueError(f"stages must be >= 1, got {stages}")
-    for stage in range(stages):
-        out = width * 2 ** min(stage, 3)
-        for _ in range(2):
-            layers.append(nn.Conv2d(channels, out, 3, padding=1, bias=not batch_norm))
-            if batch_norm:
-                layers.append(nn.BatchNorm2d(out))
-            layers.append(nn.ReLU())
-            channels = out
-        if stage < stages - 1:
-            layers.append(nn.MaxPool2d(2))
-    features = nn.Sequential(*layers)
-    head = nn.Sequential(
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Dropout(dropout),
-        nn.Linear(channels, num_classes),
+    layers, channels = conv_stages(
+        nn.Conv2d,
+        nn.BatchNorm2d,
+        nn.MaxPool2d,
+        in_channels,
+        width,
+        stages,
+        batch_norm,
+        kernel_size=3,
+        padding=1,
     )
-    model = nn.Sequential()
-    model.add_module("features", features)
-    model.add_module("head", head)
-    model.cam_layer_name = f"features.{len(layers) - 1}"  # output of the last conv block (its ReLU)
-    return model
+    return gap_linear_model(layers, channels, num_classes, dropout)  # CAM layer: the last conv block's ReLU
