@@ -465,12 +465,10 @@ def final_targets():
             "beats_random",
         ),
     )
-    ranks = expand(
-        "results/figures/ranks/{pair}/{name}.{ext}",
-        pair=all_pairs(),
-        name=("critical_differences", "forest"),
-        ext=("png", "pdf"),
-    )
+    ranks = [
+        "results/figures/critical_differences",
+        "results/figures/forest",
+    ]  # one job, every pair
     agreement = expand("results/figures/metric_agreement.{ext}", ext=("png", "pdf"))
     provenance = ["results/provenance.json"]
     meta = ["results/tables/meta_evaluation.tsv"] if meta_evaluation_files() else []

@@ -64,33 +64,35 @@ rule figure_method_ranks:
         summary="results/tables/summary.tsv",
     output:
         critical_differences=report(
-            "results/figures/ranks/{dataset}/{model}/critical_differences.png",
+            directory("results/figures/critical_differences"),
+            patterns=["{dataset}/{model}/{category}.png"],
             caption="../report/critical_differences.rst",
             category="Figures",
             subcategory="Method rankings",
             labels={
                 "dataset": "{dataset}",
                 "model": "{model}",
+                "category": "{category}",
                 "figure": "critical differences",
             },
         ),
-        critical_differences_pdf="results/figures/ranks/{dataset}/{model}/critical_differences.pdf",
         forest=report(
-            "results/figures/ranks/{dataset}/{model}/forest.png",
+            directory("results/figures/forest"),
+            patterns=["{dataset}/{model}/{category}.png"],
             caption="../report/forest.rst",
             category="Figures",
             subcategory="Method rankings",
             labels={
                 "dataset": "{dataset}",
                 "model": "{model}",
+                "category": "{category}",
                 "figure": "forest plot",
             },
         ),
-        forest_pdf="results/figures/ranks/{dataset}/{model}/forest.pdf",
     log:
-        "logs/figures/ranks/{dataset}/{model}.log",
+        "logs/figures/method_ranks.log",
     benchmark:
-        "benchmarks/figures/ranks/{dataset}/{model}.tsv"
+        "benchmarks/figures/method_ranks.tsv"
     conda:
         "../envs/xaibench.yaml"
     threads: 1

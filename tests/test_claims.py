@@ -257,10 +257,16 @@ def test_the_figure_shows_every_claim(tmp_path):
     context = ClaimContext(tables={}, generators={})
     table = evaluate_claims(context)
     plot_claims(table, tmp_path / "claims.png", tmp_path / "claims.pdf")
+    import re
+
     from matplotlib.image import imread
+
+    from xaibench.figures.common import SCREEN_PX
 
     image = imread(tmp_path / "claims.png")
     height, width = image.shape[:2]
-    assert height > 60 * len(table)  # one row per claim, each at least ~0.4 inch at 150 dpi
-    assert height <= 1.5 * width  # whole on a screen (the report centres and scrolls only down)
-    assert (tmp_path / "claims.pdf").stat().st_size > 1000
+    assert height <= SCREEN_PX[1] and width <= SCREEN_PX[0]  # whole in the report's viewer
+    pdf = (tmp_path / "claims.pdf").read_bytes()
+    page = re.search(rb"/MediaBox \[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
+    assert float(page.group(2)) / 72 > 0.4 * len(table)  # one row per claim, each at least 0.4 inch
+    assert float(page.group(2)) <= 1.5 * float(page.group(1))

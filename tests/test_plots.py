@@ -392,6 +392,37 @@ def test_save_figure_closes_and_replaces(tmp_path):
     no_temp_files(tmp_path / "sub")
 
 
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [
+        ((4.0, 3.0), "dpi"),  # small: its own resolution
+        ((6.0, 30.0), "height"),  # tall: the window's height decides
+        ((40.0, 5.0), "width"),  # wide: the window's width decides
+    ],
+)
+def test_png_fits_the_report_screen_and_the_pdf_keeps_its_resolution(tmp_path, size, expected):
+    """The PNG (the report's copy) is rendered at a lower resolution only where it would not fit the viewer's
+    window (SCREEN_PX); then its limiting side is within 1.5 % of the limit."""
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from xaibench.figures.common import SCREEN_PX
+
+    fig = Figure(figsize=size)
+    ax = fig.add_subplot()
+    ax.imshow(np.arange(64.0).reshape(8, 8), interpolation="nearest", aspect="auto")
+    ax.set_title("a title")
+    save_figure(fig, tmp_path / "f.png", tmp_path / "f.pdf", dpi=150)
+    width, height = Image.open(tmp_path / "f.png").size
+    assert width <= SCREEN_PX[0] and height <= SCREEN_PX[1]
+    if expected == "dpi":  # 150 dpi: within the 4 x 3 in figure, cropped to its tight box
+        assert 300 < width <= 4 * 150 and 200 < height <= 3 * 150
+    else:
+        limit = SCREEN_PX[0] if expected == "width" else SCREEN_PX[1]
+        assert 0.985 * limit <= (width if expected == "width" else height) <= limit
+    assert_pdf(tmp_path / "f.pdf")
+
+
 def test_import_does_not_pull_heavy_libraries(heavy_imports):
     assert heavy_imports("xaibench.figures", ("torch", "captum", "quantus", "seaborn")) == []
 

@@ -13,6 +13,7 @@ import yaml
 from workflow_cli import TEST_CONFIG, job_counts, snakemake
 
 from xaibench.explanations import explained_methods, load_explanation
+from xaibench.figures.common import SCREEN_PX
 from xaibench.views import VIEWS
 
 
@@ -199,20 +200,21 @@ def test_figures_are_non_empty_images(e2e):
     figures = sorted((workdir / "results/figures").rglob("*.png"))
     pairs = len(config["datasets"]) * len(config["models"])
     per_pair = sum(len(VIEWS.get(view).figures) for view in config["views"])  # figures of the views
+    categories = pd.read_csv(workdir / "results/tables/summary.tsv", sep="\t")["category"].nunique()
     # training curves, metric agreement, claims, one per sweep; per pair: explanation grid, metric heatmap,
-    # curves, CD diagrams, forest plot, views, object parts and class regions (the tiny run's only dataset is
-    # Triangles & Squares: it has parts and two-class composites)
+    # curves, per metric category a CD diagram and a forest plot, views, object parts and class regions (the
+    # tiny run's only dataset is Triangles & Squares: it has parts and two-class composites)
     expected = (
         3
         + len(config.get("sweeps", {}))
-        + (2 + len(config["figures"]["curve_metrics"]) + 2 + per_pair + 2) * pairs
+        + (2 + len(config["figures"]["curve_metrics"]) + 2 * categories + per_pair + 2) * pairs
     )
-    assert len(figures) == expected, figures
+    assert categories == 6 and len(figures) == expected, figures
     for png in figures:
         image = imread(png)
         assert image.shape[0] > 100 and image.shape[1] > 100, png
         assert image[..., :3].std() > 0.01, f"{png} is blank"
-        assert image.shape[0] <= 1.5 * image.shape[1], f"{png} is too tall for a screen"
+        assert image.shape[0] <= SCREEN_PX[1] and image.shape[1] <= SCREEN_PX[0], f"{png}: over a screen"
         assert png.with_suffix(".pdf").stat().st_size > 1000
 
 
@@ -244,6 +246,10 @@ def test_object_parts_and_claims_equal_the_library_on_the_runs_files(e2e):
     )
     assert set(claims["verdict"]) <= {"supported", "not supported", "inconclusive", "not tested"}
     assert {"000", "002", "003", "literature"} <= set(claims["seed"].astype(str).str.zfill(3))
+    # every tested claim points the reader at a figure the run drew (a file, or the folder of its pairs)
+    tested = claims[claims["verdict"] != "not tested"]
+    missing = {f for f in tested["figure"] if f and not (workdir / f).exists()}
+    assert not missing, missing
     # class discrimination: the claim's estimate is the mean over the composites of the run's regions table
     regions = pd.read_csv(workdir / f"results/claims/class_regions/{dataset}/{model}/regions.tsv", sep="\t")
     gradcam = regions[regions["method"] == "gradcam"]
@@ -299,11 +305,10 @@ def test_report_has_every_figure_and_table(e2e, report_html):
     assert '"results/tables/scores.tsv": {"name"' not in html
 
 
-@pytest.mark.slow
-def test_report_opens_in_a_browser_without_script_errors(report_html):
-    """Headless Chromium (installed from Debian packages, as the SLURM test installs SLURM) loads the report:
-    no uncaught script error, and the rendered page lists the overview first and every category of results."""
-    import re
+@pytest.fixture(scope="module")
+def chromium():
+    """Headless Chromium, installed from Debian packages as the SLURM test installs SLURM (skipped with the
+    reason where that is impossible; with CI=true it fails instead)."""
     import subprocess
 
     from environment import unavailable
@@ -314,7 +319,17 @@ def test_report_opens_in_a_browser_without_script_errors(report_html):
     )  # fmt: skip
     if install.returncode != 0:
         unavailable(f"no headless Chromium (tools/chromium/install.sh): {install.stderr[-800:]}")
-    args = ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000",
+    return "chromium"
+
+
+@pytest.mark.slow
+def test_report_opens_in_a_browser_without_script_errors(report_html, chromium):
+    """Headless Chromium loads the report: no uncaught script error, and the rendered page lists the overview
+    first and every category of results."""
+    import re
+    import subprocess
+
+    args = [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000",
             "--enable-logging=stderr", "--v=0", "--dump-dom", report_html.as_uri()]  # fmt: skip
     browser = subprocess.run(args, capture_output=True, text=True, timeout=180)
     assert browser.returncode == 0, browser.stderr[-2000:]
@@ -328,3 +343,23 @@ def test_report_opens_in_a_browser_without_script_errors(report_html):
     positions = [text.find(category) for category in categories]
     assert min(positions) >= 0, dict(zip(categories, positions, strict=True))
     assert positions[0] == min(positions)  # the overview is the first category
+
+
+@pytest.mark.slow
+def test_every_figure_is_whole_in_the_report_viewer(e2e, report_html, chromium):
+    """tools/report_view.py shows every figure of the report in Snakemake's own viewer, in a 1600 x 1200
+    window, beside its category's list: each lies wholly inside the window (the viewer centres a tall image
+    so that its top cannot be scrolled to), and each shows at its own size or smaller."""
+    from tools_loader import load_tool
+
+    view = load_tool("report_view.py", "report_view")
+    data = view.measure(report_html, (1600, 1200))
+    workdir, _ = e2e
+    assert len(data["rows"]) == len(list((workdir / "results/figures").rglob("*.png"))) > 30
+    width, height = data["window"]
+    assert width == 1600 and 1000 < height <= 1200
+    cut = [(row["path"], row.get("natural"), row.get("box")) for row in data["rows"] if not row["whole"]]
+    assert not cut, cut
+    for row in data["rows"]:
+        left, _, right, _ = row["box"]
+        assert right - left <= row["natural"][0] + 0.5  # never enlarged

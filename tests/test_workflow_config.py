@@ -82,7 +82,7 @@ def test_dry_run_has_one_job_per_dataset_model_and_group_of_methods(name, tmp_pa
         assert counts[stage] == runs * -(-n_methods // per_job), stage
     assert counts["train_model"] == runs and counts["export_onnx"] == pairs  # ONNX: first replicate
     assert counts["generate_dataset"] == sum(len(r) for r in replicates.values())
-    assert counts["figure_method_ranks"] == pairs
+    assert counts["figure_method_ranks"] == 1  # every pair in one job (folders of figures)
     assert counts["statistics"] == counts["provenance"] == counts["figure_metric_agreement"] == 1
     assert set(config["views"]) == set(VIEWS)  # the shipped configs run every view
     # the views draw image pairs (series and tables have their attribution figure instead)
@@ -273,14 +273,15 @@ def test_minimal_config_runs_end_to_end(minimal_run):
     assert set(scores["replicate"]) == {0, 1}
     figures = {p.relative_to(folder / "results/figures").as_posix() for p in folder.rglob("*.png")}
     pair = f"{next(iter(config['datasets']))}/{next(iter(config['models']))}"
+    categories = ("faithfulness", "complexity")  # pixel flipping, sparseness
     assert figures == {
         f"explanation_grid/{pair}.png",
         f"metric_heatmap/{pair}.png",
         "metric_agreement.png",
         "training_curves.png",
         f"faithfulness/{pair}/pixel_flipping.png",
-        f"ranks/{pair}/critical_differences.png",
-        f"ranks/{pair}/forest.png",
+        # one figure per metric category: pixel flipping (faithfulness), sparseness (complexity)
+        *(f"{kind}/{pair}/{c}.png" for kind in ("critical_differences", "forest") for c in categories),
         f"object_parts/{pair}/parts.png",
         "claims.png",
     }

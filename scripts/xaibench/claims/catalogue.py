@@ -88,7 +88,7 @@ _ON_OBJECT = "relevance inside the object mask beats the random control"
     + _ON_OBJECT,
     label="Grad-CAM puts relevance on the object (nodule, beam spot)",
     needs=("comparisons",),
-    figure="results/figures/explanation_grid.png",
+    figure="results/figures/explanation_grid",
 )
 def _gradcam_on_object(context: ClaimContext) -> list[Evidence]:
     return _on_object(context, "gradcam")
@@ -101,7 +101,7 @@ def _gradcam_on_object(context: ClaimContext) -> list[Evidence]:
     text="LIME's attention lies on the object that decides the class: " + _ON_OBJECT,
     label="LIME puts relevance on the object (nodule, beam spot)",
     needs=("comparisons",),
-    figure="results/figures/explanation_grid.png",
+    figure="results/figures/explanation_grid",
 )
 def _lime_on_object(context: ClaimContext) -> list[Evidence]:
     return _on_object(context, "lime")
@@ -114,7 +114,7 @@ def _lime_on_object(context: ClaimContext) -> list[Evidence]:
     text="Occluding the object lowers the prediction more than occluding the rest: " + _ON_OBJECT,
     label="Occlusion puts relevance on the object (nodule, beam spot)",
     needs=("comparisons",),
-    figure="results/figures/explanation_grid.png",
+    figure="results/figures/explanation_grid",
 )
 def _occlusion_on_object(context: ClaimContext) -> list[Evidence]:
     return _on_object(context, "occlusion")
@@ -128,7 +128,7 @@ def _occlusion_on_object(context: ClaimContext) -> list[Evidence]:
     "a higher AOPC under region perturbation (Samek et al.'s own measure)",
     label="LRP beats the gradient on region perturbation (T&S)",
     needs=("scores",),
-    figure="results/figures/method_ranks",
+    figure="results/figures/critical_differences",
 )
 def _lrp_beats_saliency(context: ClaimContext) -> list[Evidence]:
     return _lrp_beats(context, "saliency")
@@ -142,7 +142,7 @@ def _lrp_beats_saliency(context: ClaimContext) -> list[Evidence]:
     "under region perturbation",
     label="LRP beats deconvolution on region perturbation (T&S)",
     needs=("scores",),
-    figure="results/figures/method_ranks",
+    figure="results/figures/critical_differences",
 )
 def _lrp_beats_deconvolution(context: ClaimContext) -> list[Evidence]:
     return _lrp_beats(context, "deconvolution")
@@ -185,7 +185,7 @@ def _lrp_beats(context: ClaimContext, other: str) -> list[Evidence]:
     "image it scores at least as well as half of them",
     label="A Sobel edge map matches half the attribution methods on localisation",
     needs=("scores",),
-    figure="results/figures/metric_heatmap.png",
+    figure="results/figures/metric_heatmap",
 )
 def _edge_detector(context: ClaimContext) -> list[Evidence]:
     scores = context.tables["scores"]
@@ -391,7 +391,7 @@ def _selvaraju_guided_backprop(context: ClaimContext) -> list[Evidence]:
     "half its maximum) with the mask beats the random control",
     label="Grad-CAM's hot region overlaps the mask (IoU) more than a random map's",
     needs=("comparisons",),
-    figure="results/figures/metric_heatmap.png",
+    figure="results/figures/metric_heatmap",
 )
 def _gradcam_overlaps_mask(context: ClaimContext) -> list[Evidence]:
     comparisons = context.tables["comparisons"]

@@ -32,6 +32,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -61,19 +62,61 @@ LINESTYLES: tuple[LineStyle, ...] = ("-", (0, (5.0, 2.0)), (0, (1.2, 1.6)))
 CONTROL_STYLES: dict[str, tuple[Colour, LineStyle]] = {"random": ("0.55", "--"), "sobel": ("0.0", "-.")}
 
 
+#: The largest PNG, in pixels (width, height), that Snakemake's report viewer shows whole on a 1600 x 1200
+#: screen. The viewer shows an image at its own size, shrunk to the width beside the menu (1,020-1,250 px),
+#: and centres it vertically in a box that scrolls only down, so the top of an image taller than the window
+#: (1,113 px in Chromium's 1600 x 1200 window, less 24 px of padding) cannot be reached. Larger figures get a
+#: lower resolution in the PNG (the report's copy); the PDF keeps the full resolution (tools/report_view.py
+#: measures where the viewer puts every figure).
+SCREEN_PX = (1400, 1050)
+PAD_INCHES = 0.05
+
+
+def screen_dpi(fig: Figure, dpi: float, screen_px: tuple[int, int] = SCREEN_PX) -> float:
+    """``dpi``, or less where the figure's tight bounding box (as ``savefig(bbox_inches="tight")`` crops it)
+    would exceed ``screen_px`` pixels at ``dpi``. Text and layout scale a little differently from the
+    rest with the resolution, so the box is measured again at the lowered resolution (up to 4 times)."""
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    original, resolution = fig.dpi, float(dpi)
+    try:
+        for _ in range(4):
+            fig.set_dpi(resolution)
+            fig.draw_without_rendering()  # runs the layout engine, as savefig's own tight-box pass does
+            box = fig.get_tightbbox(canvas.get_renderer())
+            width, height = box.width + 2 * PAD_INCHES, box.height + 2 * PAD_INCHES
+            fitted = min(float(dpi), (screen_px[0] - 2) / width, (screen_px[1] - 2) / height)
+            if fitted >= resolution:
+                break
+            resolution = 0.995 * fitted
+    finally:
+        fig.set_dpi(original)
+    return resolution
+
+
 def save_figure(fig: Figure, png_path: PathLike, pdf_path: PathLike | None = None, dpi: int = 150) -> None:
     """Write ``fig`` as PNG (and PDF when ``pdf_path`` is given) atomically, then close it.
 
-    Metadata that changes between runs (creation date, software version) is left out so that reruns
-    give identical PDFs for identical inputs.
+    The PNG is at ``dpi``, or lower so that it fits :data:`SCREEN_PX` (:func:`screen_dpi`); the PDF is at
+    ``dpi`` (its raster parts). Metadata that changes between runs (creation date, software version) is left
+    out so that reruns give identical PDFs for identical inputs.
     """
     try:
-        targets: list[tuple[PathLike, str, dict[str, object]]] = [(png_path, "png", {"Software": None})]
+        targets: list[tuple[PathLike, str, float, dict[str, object]]] = [
+            (png_path, "png", screen_dpi(fig, dpi), {"Software": None})
+        ]
         if pdf_path is not None:
-            targets.append((pdf_path, "pdf", {"CreationDate": None, "Creator": None, "Producer": None}))
-        for path, fmt, metadata in targets:
+            metadata = {"CreationDate": None, "Creator": None, "Producer": None}
+            targets.append((pdf_path, "pdf", dpi, metadata))
+        for path, fmt, resolution, metadata in targets:
             with atomic_path(path) as tmp:
-                fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.05, metadata=metadata)
+                fig.savefig(
+                    tmp,
+                    format=fmt,
+                    dpi=resolution,
+                    bbox_inches="tight",
+                    pad_inches=PAD_INCHES,
+                    metadata=metadata,
+                )
     finally:
         _close(fig)
 
