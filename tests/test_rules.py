@@ -34,6 +34,15 @@ def test_common_smk_defines_no_rules():
     assert set(RULES) >= GPU_RULES | {"generate_dataset", "aggregate_scores"}
 
 
+def test_parsing_the_workflow_imports_no_deep_learning_library(heavy_imports):
+    """Every `snakemake` call parses the workflow (a dry run, the main process, each SLURM job): the library
+    modules rules/common.smk imports are registries and config checks, so torch (~2 s of a 4-s dry run) is
+    imported by the jobs that build a model, not by the parse."""
+    modules = re.findall(r"^from (xaibench[\w.]*) import", RULE_TEXT["common.smk"], re.M)
+    assert {"xaibench.pairs", "xaibench.claims.parts", "xaibench.datasets"} <= set(modules)
+    assert heavy_imports(", ".join(modules), ("torch", "torchvision", "captum", "quantus", "zennit")) == []
+
+
 def test_every_view_has_its_two_rules():
     """test.yaml switches every view on: a per-pair rule and a gathering rule each, and views (every view of
     a pair in one job), nothing else."""

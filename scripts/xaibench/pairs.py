@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from xaibench.datasets import ImageDataset, generator_modality, load_dataset
 from xaibench.models import load_model, model_modalities
 from xaibench.runtime import select_device
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 __all__ = ["Pair", "dataset_models", "load_pair"]
 

@@ -26,8 +26,6 @@ import pandas as pd
 from xaibench.datasets.core import evaluation_subset, load_dataset
 from xaibench.metrics.gaussian import gaussian_mass, gaussian_spread, heatmap_modes
 from xaibench.metrics.overlap import mask_overlap
-from xaibench.models import load_checkpoints, load_model
-from xaibench.training import predict
 
 STATISTICS = ("gaussian_spread", "gaussian_mass_1sigma", "heatmap_modes", "mask_iou")
 
@@ -57,6 +55,8 @@ def checkpoint_table(
     import torch
 
     from xaibench.methods import explain
+    from xaibench.models import load_checkpoints, load_model
+    from xaibench.training import predict
 
     models = load_checkpoints(checkpoints_path)
     if not models:

@@ -19,16 +19,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from xaibench.datasets.core import ImageDataset
 from xaibench.datasets.triangles_squares import polygon_vertices, rasterise_convex
 from xaibench.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 __all__ = [
     "COMPOSITES",
@@ -110,9 +112,11 @@ def region_shares(maps: np.ndarray, regions: np.ndarray) -> np.ndarray:
         return np.where(total[:, None] > 0, inside / total[:, None], np.nan)
 
 
-@torch.no_grad()
 def _probabilities(model: nn.Module, images: torch.Tensor) -> np.ndarray:
-    return model(images).softmax(1).cpu().numpy()
+    import torch
+
+    with torch.no_grad():
+        return model(images).softmax(1).cpu().numpy()
 
 
 def class_region_table(
@@ -126,6 +130,8 @@ def class_region_table(
     other class's region, the model's prediction and probability of the class. Also the maps (method ->
     (N, 2, H, W), the map of ``classes[:, j]`` at j) for the figure. A method that does not apply to the
     model is left out of the table (its maps NaN) with the reason in ``note``."""
+    import torch
+
     from xaibench.methods import MethodNotApplicable, explain
 
     model.eval()

@@ -21,12 +21,15 @@ attack − control, never a rate against 1/k.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from xaibench.stats.bootstrap import group_rng
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = ["class_means", "shuffled_perturbations", "transfer_table"]
 
@@ -59,12 +62,14 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(norm > 0, (a * b).sum(1) / norm, np.nan)
 
 
-@torch.no_grad()
 def _predict(model: nn.Module, images: np.ndarray, device: str, batch: int = 256) -> tuple[np.ndarray, ...]:
+    import torch
+
     preds, probs = [], []
     for start in range(0, len(images), batch):
         x = torch.from_numpy(np.ascontiguousarray(images[start : start + batch])).float().to(device)
-        p = model(x).softmax(1).cpu().numpy()
+        with torch.no_grad():
+            p = model(x).softmax(1).cpu().numpy()
         preds.append(p.argmax(1))
         probs.append(p)
     return np.concatenate(preds), np.concatenate(probs)

@@ -8,27 +8,14 @@ and unsqueeze it again after the last convolution block.
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from typing import TYPE_CHECKING
 
 from xaibench.models.core import conv_stages, gap_linear_model, register
 
+if TYPE_CHECKING:
+    from torch import nn
+
 MAX_STAGES = 5
-
-
-class SqueezeHeight(nn.Module):
-    """(N, C, 1, L) -> (N, C, L); anything else is an error (a series model given images)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 4 or x.shape[2] != 1:
-            raise ValueError(f"cnn1d expects series of shape (N, C, 1, L), got {tuple(x.shape)}")
-        return x[:, :, 0]
-
-
-class UnsqueezeHeight(nn.Module):
-    """(N, C, L) -> (N, C, 1, L): back to the 4-D layout of image feature maps."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x[:, :, None]
 
 
 def receptive_field(stages: int, kernel_size: int) -> int:
@@ -79,6 +66,10 @@ def cnn1d(
     max-pool would leave no sample) is an error naming ``stages``. The CAM layer is ``features.<last>``, the
     (N, C', 1, L') output of the last block after the height axis is restored.
     """
+    from torch import nn
+
+    from xaibench.models.layers1d import SqueezeHeight, UnsqueezeHeight
+
     length = int(image_size)
     if length != image_size or length < 1:
         raise ValueError(

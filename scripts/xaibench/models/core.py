@@ -8,14 +8,15 @@ which Captum's DeepLift and Zennit's rule assignment require.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from xaibench.registry import Registry
 
-ModelBuilder = Callable[..., nn.Module]
+if TYPE_CHECKING:  # torch is imported where a model is built, saved or loaded: the workflow's parse needs
+    import torch  # only the registry (names, modalities)
+    from torch import nn
+
+ModelBuilder = Callable[..., "nn.Module"]
 MODELS: Registry[ModelBuilder] = Registry("model")
 _MODALITIES: dict[str, tuple[str, ...]] = {}  # architecture -> the data modalities it takes
 
@@ -59,6 +60,8 @@ def conv_stages(
     at 8x), ``pool(2)`` between stages: the layers and the channels they end with (``small_cnn``: 2-D,
     ``cnn1d``: 1-D). The modules are created in order, so a seeded build initialises them the same way
     every time."""
+    from torch import nn
+
     layers: list[nn.Module] = []
     channels = in_channels
     for stage in range(stages):
@@ -77,6 +80,8 @@ def conv_stages(
 def gap_linear_model(layers: list[nn.Module], channels: int, num_classes: int, dropout: float) -> nn.Module:
     """``features`` (the layers) then ``head`` (global average pool, flatten, dropout, linear): the original
     CAM applies; the last feature layer (4-D output) is the declared CAM layer."""
+    from torch import nn
+
     head = nn.Sequential(
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
@@ -105,6 +110,8 @@ INIT_ONLY_PARAMS = frozenset({"weights"})
 
 def save_model(path: str, model: nn.Module, spec: dict[str, Any]) -> None:
     """Save weights with the spec needed to rebuild the model (atomic)."""
+    import torch
+
     from xaibench.io import atomic_path
 
     params = {k: v for k, v in spec.get("params", {}).items() if k not in INIT_ONLY_PARAMS}
@@ -114,6 +121,8 @@ def save_model(path: str, model: nn.Module, spec: dict[str, Any]) -> None:
 
 def save_checkpoints(path: str, spec: dict[str, Any], states: dict[int, dict[str, torch.Tensor]]) -> None:
     """Save the weights of several training epochs (epoch -> state_dict) with the model's spec (atomic)."""
+    import torch
+
     from xaibench.io import atomic_path
 
     params = {k: v for k, v in spec.get("params", {}).items() if k not in INIT_ONLY_PARAMS}
@@ -123,6 +132,8 @@ def save_checkpoints(path: str, spec: dict[str, Any], states: dict[int, dict[str
 
 def load_checkpoints(path: str, device: torch.device | str = "cpu") -> dict[int, nn.Module]:
     """Every epoch's model saved by :func:`save_checkpoints` (epoch -> model in eval mode on ``device``)."""
+    import torch
+
     try:
         saved = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:
@@ -137,6 +148,8 @@ def load_checkpoints(path: str, device: torch.device | str = "cpu") -> dict[int,
 
 def load_model(path: str, device: torch.device | str = "cpu") -> nn.Module:
     """Rebuild a model saved by :func:`save_model`, in eval mode on ``device``."""
+    import torch
+
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:

@@ -6,10 +6,12 @@ It has no convolutional layer, so it declares no CAM layer (``cam_layer_name = N
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from xaibench.models.core import register
+
+if TYPE_CHECKING:
+    from torch import nn
 
 LAYOUTS = ("1d", "2d")
 
@@ -31,6 +33,8 @@ def mlp(
     being S: C x S x S inputs. Modules: ``features`` (flatten and the hidden blocks, each with its own ReLU
     and a Dropout even at p = 0, so names do not depend on ``dropout``) and ``head`` (the output layer).
     """
+    from torch import nn
+
     if layout not in LAYOUTS:
         raise ValueError(f"mlp: layout must be one of {list(LAYOUTS)}, got {layout!r}")
     if isinstance(hidden, str | int) or not all(

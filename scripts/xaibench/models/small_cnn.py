@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from xaibench.models.core import conv_stages, gap_linear_model, register
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @register("small_cnn")
@@ -26,6 +28,8 @@ def small_cnn(
     Close to the small Keras CNN of the T&S authors (seed 002); the last conv block is the CAM layer.
     BatchNorm makes training on T&S's random grey levels reliable; Zennit merges it for LRP.
     """
+    from torch import nn
+
     if stages is None:
         stages = max(1, min(5, round(math.log2(image_size)) - 2))
     if stages < 1:

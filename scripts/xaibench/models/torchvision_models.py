@@ -38,12 +38,13 @@ import logging
 import os
 import re
 from collections.abc import Callable
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from xaibench.models.core import register
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class _FreezableBody:
 def _classes() -> dict[str, type[nn.Module]]:
     """The torchvision subclasses, created on first use: ``import torchvision.models`` costs ~1.7 s, which
     jobs that only import :mod:`xaibench.models` (e.g. for ``small_cnn``) should not pay."""
+    from torch import nn
     from torchvision.models.densenet import DenseNet
     from torchvision.models.efficientnet import EfficientNet
     from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
@@ -163,6 +165,8 @@ def _no_inplace(model: nn.Module) -> None:
 
 def _new_conv(old: nn.Conv2d, in_channels: int, kernel: int, stride: int, mode: str) -> nn.Conv2d:
     """A first convolution for ``in_channels``, initialised like torchvision's (Kaiming normal, ``mode``)."""
+    from torch import nn
+
     conv = nn.Conv2d(
         in_channels,
         old.out_channels,
@@ -184,6 +188,8 @@ def _new_conv(old: nn.Conv2d, in_channels: int, kernel: int, stride: int, mode: 
 
 def _resnet(block: str, layers: list[int]) -> Callable[[int, int, bool], nn.Module]:
     def build(in_channels: int, num_classes: int, small: bool) -> nn.Module:
+        from torch import nn
+
         classes = _classes()
         model = classes["TVResNet"](classes[block], layers, num_classes=num_classes)
         if small:
@@ -199,6 +205,8 @@ def _resnet(block: str, layers: list[int]) -> Callable[[int, int, bool], nn.Modu
 
 
 def _densenet121(in_channels: int, num_classes: int, small: bool) -> nn.Module:
+    from torch import nn
+
     model = _classes()["TVDenseNet"](
         growth_rate=32, block_config=(6, 12, 24, 16), num_init_features=64, num_classes=num_classes
     )
@@ -268,6 +276,8 @@ _DENSENET_LEGACY = re.compile(
 
 
 def _read_state_dict(path: str) -> dict[str, torch.Tensor]:
+    import torch
+
     if not os.path.isfile(path):
         raise ValueError(f"weights file {path!r} does not exist")
     try:

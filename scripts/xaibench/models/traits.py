@@ -9,10 +9,11 @@ multiplicative gates).
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 __all__ = ["ArchitectureNotSupported", "lrp_canonizers"]
 
@@ -83,6 +84,7 @@ def lrp_canonizers(model: nn.Module) -> list[Any]:
 
 
 def _densenet_canonizer(model: nn.Module) -> Any:
+    from torch import nn
     from torchvision.models.densenet import DenseNet, _DenseLayer
     from zennit.canonizers import NamedMergeBatchNorm
 
@@ -106,6 +108,7 @@ def _densenet_canonizer(model: nn.Module) -> Any:
 
 
 def _efficientnet_canonizers() -> list[Any]:
+    import torch
     from torchvision.models.efficientnet import FusedMBConv, MBConv
     from torchvision.ops.misc import SqueezeExcitation
     from zennit.canonizers import AttributeCanonizer
