@@ -495,6 +495,39 @@ def final_targets():
     )
 
 
+# ---- the report (rules/report.smk): the run's tables in the report as gzip downloads, each with its caption
+
+DOWNLOADS = {
+    name: f"../report/{name}.rst"
+    for name in (
+        "scores",
+        "summary",
+        "comparisons",
+        "beats_random",
+        "metric_health",
+        "nemenyi",
+        "friedman",
+        "anchored_validity",
+        "nonfinite",
+        "timing",
+        "training",
+    )
+}
+
+
+def download_outputs():
+    """The named outputs of report_pages that enter the report as downloads: ``<table>_gz``."""
+    return {
+        f"{name}_gz": report(
+            f"results/report/downloads/{name}.tsv.gz",
+            caption=caption,
+            category="Tables",
+            subcategory="Downloads",
+        )
+        for name, caption in DOWNLOADS.items()
+    }
+
+
 # ---- views (rules/views.smk generates two rules per view of VIEWS_ON from its spec in the registry, and
 # one rule views for all of them; config views_per_job picks view_<name> or views for the per-pair files)
 

@@ -38,27 +38,11 @@ rule aggregate_scores:
         histories=paths(HISTORIES),
         test_metrics=paths(TEST_METRICS),
     output:
-        scores="results/tables/scores.tsv",  # in the report compressed (rule report_pages)
-        summary=report(
-            "results/tables/summary.tsv",
-            caption="../report/summary.rst",
-            category="Tables",
-        ),
-        nonfinite=report(
-            "results/tables/nonfinite.tsv",
-            caption="../report/nonfinite.rst",
-            category="Tables",
-        ),
-        timing=report(
-            "results/tables/timing.tsv",
-            caption="../report/timing.rst",
-            category="Tables",
-        ),
-        training=report(
-            "results/tables/training.tsv",
-            caption="../report/training.rst",
-            category="Tables",
-        ),
+        scores="results/tables/scores.tsv",  # the report holds the tables compressed (rule report_pages)
+        summary="results/tables/summary.tsv",
+        nonfinite="results/tables/nonfinite.tsv",
+        timing="results/tables/timing.tsv",
+        training="results/tables/training.tsv",
     log:
         "logs/aggregate_scores.log",
     benchmark:

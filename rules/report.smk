@@ -1,18 +1,14 @@
 # Pages for the report (snakemake --report): the results overview first, and the main tables as readable,
-# sortable HTML (a .tsv in the report only downloads); the long-form scores as a compressed download.
+# sortable HTML (a .tsv in the report only downloads); the run's tables as compressed downloads (the long-form
+# scores and the Nemenyi p-values are most of a report's bytes otherwise).
 
 
 rule report_pages:
     input:
-        training="results/tables/training.tsv",
-        summary="results/tables/summary.tsv",
-        comparisons="results/tables/comparisons.tsv",
-        beats_random="results/tables/beats_random.tsv",
-        health="results/tables/metric_health.tsv",
-        timing="results/tables/timing.tsv",
+        **{name: f"results/tables/{name}.tsv" for name in DOWNLOADS},
         claims="results/tables/claims.tsv",
-        scores="results/tables/scores.tsv",
     output:
+        **download_outputs(),
         overview=report(
             "results/report/overview.html",
             caption="../report/overview.rst",
@@ -25,12 +21,6 @@ rule report_pages:
             category="Tables",
             subcategory="Readable",
             labels={"table": "{table}"},
-        ),
-        scores=report(
-            "results/report/scores.tsv.gz",
-            caption="../report/scores.rst",
-            category="Tables",
-            subcategory="Downloads",
         ),
     log:
         "logs/report_pages.log",
@@ -45,5 +35,6 @@ rule report_pages:
     params:
         controls=list(CONTROLS.values()),
         n_samples=config["explain"]["n_samples"],
+        downloads=list(DOWNLOADS),
     script:
         "../scripts/report_pages.py"

@@ -7,38 +7,14 @@ rule statistics:
     input:
         scores="results/tables/scores.tsv",
     output:
-        comparisons=report(
-            "results/tables/comparisons.tsv",
-            caption="../report/comparisons.rst",
-            category="Tables",
-        ),
-        health=report(
-            "results/tables/metric_health.tsv",
-            caption="../report/metric_health.rst",
-            category="Tables",
-        ),
-        friedman=report(
-            "results/tables/friedman.tsv",
-            caption="../report/friedman.rst",
-            category="Tables",
-        ),
+        comparisons="results/tables/comparisons.tsv",
+        health="results/tables/metric_health.tsv",
+        friedman="results/tables/friedman.tsv",
         ranks="results/tables/mean_ranks.tsv",
-        nemenyi=report(
-            "results/tables/nemenyi.tsv",
-            caption="../report/nemenyi.rst",
-            category="Tables",
-        ),
+        nemenyi="results/tables/nemenyi.tsv",
         agreement="results/tables/metric_agreement.tsv",
-        anchored=report(
-            "results/tables/anchored_validity.tsv",
-            caption="../report/anchored_validity.rst",
-            category="Tables",
-        ),
-        beats_random=report(
-            "results/tables/beats_random.tsv",
-            caption="../report/beats_random.rst",
-            category="Tables",
-        ),
+        anchored="results/tables/anchored_validity.tsv",
+        beats_random="results/tables/beats_random.tsv",
     log:
         "logs/statistics.log",
     benchmark:

@@ -1,4 +1,4 @@
-"""Rule report_pages: the report's overview page, the main tables as sortable HTML, and the long-form scores
+"""Rule report_pages: the report's overview page, the main tables as sortable HTML, and the run's tables
 compressed for download."""
 
 import gzip
@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 
 with job_log(snakemake.log[0]) as log:
     inputs, out, params = snakemake.input, snakemake.output, snakemake.params
-    names = ("training", "summary", "comparisons", "beats_random", "health", "timing", "claims")
+    names = ("training", "summary", "comparisons", "beats_random", "metric_health", "timing", "claims")
     tables = {name: load_table(inputs[name]) for name in names}
+    tables["health"] = tables.pop("metric_health")
     page = overview_page(
         tables["training"], tables["summary"], tables["claims"], tables["beats_random"],
         {"n_samples": params.n_samples}, controls=params.controls,
@@ -27,5 +28,6 @@ with job_log(snakemake.log[0]) as log:
     for name, (frame, title, note, colour_by) in readable_tables(tables).items():
         (folder / f"{name}.html").write_text(table_page(frame, title, note, colour_by))
         log.info("%s: %d rows", name, len(frame))
-    with open(inputs.scores, "rb") as source, gzip.GzipFile(out.scores, "wb", 9, mtime=0) as target:
-        shutil.copyfileobj(source, target)  # mtime 0: the same scores give the same bytes
+    for name in params.downloads:
+        with open(inputs[name], "rb") as source, gzip.GzipFile(out[f"{name}_gz"], "wb", 9, mtime=0) as target:
+            shutil.copyfileobj(source, target)  # mtime 0: the same table gives the same bytes

@@ -23,7 +23,7 @@ def _run(root: Path, score: float = 0.5, seconds: float = 1.0, nan: bool = True)
         maps[1, 0, 0, 0] = np.nan
     arrays = {"methods": np.array(["saliency"]), "saliency.attributions": maps}
     np.savez(root / "results/explanations/d/m/g.npz", **arrays, **{"saliency.seconds": np.float64(seconds)})
-    times = {"seconds": [seconds, seconds], "seconds_tsne": [seconds, seconds]}
+    times = {name: [seconds] * 2 for name in ("seconds", "seconds_tsne", "train_seconds")}
     table = pd.DataFrame({"metric": ["a", "b"], "score": [score, np.nan], **times})
     table.to_csv(root / "results/tables/scores.tsv", sep="\t", index=False)
     return root

@@ -4,6 +4,7 @@ to what the library computes (lint, dry runs and config checks: tests/test_workf
 from __future__ import annotations
 
 import copy
+import gzip
 import time
 from pathlib import Path
 
@@ -301,8 +302,12 @@ def test_report_has_every_figure_and_table(e2e, report_html):
     assert len(expected) > 30
     missing = [str(p.relative_to(workdir)) for p in expected if f'"{p.relative_to(workdir)}"' not in html]
     assert not missing, missing
-    assert '"results/report/scores.tsv.gz": {"name"' in html  # a result (compressed), the raw table is not
-    assert '"results/tables/scores.tsv": {"name"' not in html
+    # the run's tables enter compressed (a raw .tsv would only download, at 6x the bytes)
+    for name in ("scores", "summary", "comparisons", "nemenyi", "timing"):
+        assert f'"results/report/downloads/{name}.tsv.gz": {{"name"' in html, name
+        assert f'"results/tables/{name}.tsv": {{"name"' not in html, name
+    with gzip.open(workdir / "results/report/downloads/summary.tsv.gz", "rb") as packed:
+        assert packed.read() == (results / "tables/summary.tsv").read_bytes()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ and one after a refactor. Compared exactly:
 * explanations per (dataset, model, method), whichever files hold them (one per method, or one per group of
   ``explain.methods_per_job``): the same arrays, except wall time;
 * every ``.tsv`` table: same columns and rows, identical values, except timing columns (``seconds``,
-  ``seconds_per_image``, ``seconds_<stage>`` such as the embeddings' ``seconds_tsne``, ``elapsed_s``,
+  ``seconds_per_image``, ``seconds_<stage>`` such as the embeddings' ``seconds_tsne``, ``<stage>_seconds``
+  such as the sweeps' ``train_seconds``, ``elapsed_s``,
   ``wall_s`` and the ``timing`` tables);
 * model weights (``model.pt``): identical state dicts;
 * with ``--figures``: PNGs pixel for pixel (matplotlib output is deterministic for the same data).
@@ -29,6 +30,11 @@ import numpy as np
 import pandas as pd
 
 TIME_KEYS = {"seconds", "seconds_per_image", "elapsed_s", "wall_s", "s", "cpu_time", "max_rss"}
+
+
+def is_timing(column: str) -> bool:
+    """Does a table column measure wall time (never equal between two runs)?"""
+    return column in TIME_KEYS or column.startswith("seconds_") or column.endswith("_seconds")
 
 
 def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
@@ -50,7 +56,7 @@ def _npz(a: Path, b: Path) -> str:
 
 def _tsv(a: Path, b: Path) -> str:
     ta, tb = (pd.read_csv(p, sep="\t", float_precision="round_trip") for p in (a, b))
-    keep = [c for c in ta.columns if c not in TIME_KEYS and not c.startswith("seconds_")]
+    keep = [c for c in ta.columns if not is_timing(c)]
     if list(ta.columns) != list(tb.columns):
         return f"columns differ: {list(ta.columns)} vs {list(tb.columns)}"
     if len(ta) != len(tb):

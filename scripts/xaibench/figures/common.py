@@ -23,6 +23,7 @@ figure and no two registry methods look alike; the controls are grey dashed (ran
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import textwrap
@@ -69,13 +70,20 @@ CONTROL_STYLES: dict[str, tuple[Colour, LineStyle]] = {"random": ("0.55", "--"),
 #: lower resolution in the PNG (the report's copy); the PDF keeps the full resolution (tools/report_view.py
 #: measures where the viewer puts every figure).
 SCREEN_PX = (1400, 1050)
+#: Colours of a PNG (a palette image).
+PNG_COLOURS = 256
 PAD_INCHES = 0.05
 
 
 def screen_dpi(fig: Figure, dpi: float, screen_px: tuple[int, int] = SCREEN_PX) -> float:
     """``dpi``, or less where the figure's tight bounding box (as ``savefig(bbox_inches="tight")`` crops it)
     would exceed ``screen_px`` pixels at ``dpi``. Text and layout scale a little differently from the
-    rest with the resolution, so the box is measured again at the lowered resolution (up to 4 times)."""
+    rest with the resolution, so the box is measured again at the lowered resolution (up to 4 times). A figure
+    whose own size at ``dpi`` is under 90 % of ``screen_px`` keeps ``dpi`` unmeasured (a layout pass saved: a
+    tight box outgrows its figure only by artists drawn outside it, such as a legend beside the axes)."""
+    width, height = fig.get_size_inches() * dpi
+    if width <= 0.9 * screen_px[0] and height <= 0.9 * screen_px[1]:
+        return float(dpi)
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     original, resolution = fig.dpi, float(dpi)
     try:
@@ -96,26 +104,29 @@ def screen_dpi(fig: Figure, dpi: float, screen_px: tuple[int, int] = SCREEN_PX) 
 def save_figure(fig: Figure, png_path: PathLike, pdf_path: PathLike | None = None, dpi: int = 150) -> None:
     """Write ``fig`` as PNG (and PDF when ``pdf_path`` is given) atomically, then close it.
 
-    The PNG is at ``dpi``, or lower so that it fits :data:`SCREEN_PX` (:func:`screen_dpi`); the PDF is at
-    ``dpi`` (its raster parts). Metadata that changes between runs (creation date, software version) is left
-    out so that reruns give identical PDFs for identical inputs.
+    The PNG is the screen copy (the report's): at ``dpi``, or lower so that it fits :data:`SCREEN_PX`
+    (:func:`screen_dpi`), in :data:`PNG_COLOURS` colours (median cut, no dithering: a third of the bytes of
+    full colour; matplotlib's colormaps have 256 entries themselves). The PDF is the print copy: vector, its
+    raster parts at ``dpi`` in full colour. Metadata that changes between runs (creation date, software
+    version) is left out so that reruns give identical files for identical inputs.
     """
+    from PIL import Image
+
     try:
-        targets: list[tuple[PathLike, str, float, dict[str, object]]] = [
-            (png_path, "png", screen_dpi(fig, dpi), {"Software": None})
-        ]
+        buffer = io.BytesIO()
+        resolution = screen_dpi(fig, dpi)
+        fig.savefig(buffer, format="png", dpi=resolution, bbox_inches="tight", pad_inches=PAD_INCHES)
+        with Image.open(buffer) as image:
+            screen = image.convert("RGB").quantize(
+                PNG_COLOURS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+            )
+        with atomic_path(png_path) as tmp:
+            screen.save(tmp, format="PNG", optimize=True)
         if pdf_path is not None:
             metadata = {"CreationDate": None, "Creator": None, "Producer": None}
-            targets.append((pdf_path, "pdf", dpi, metadata))
-        for path, fmt, resolution, metadata in targets:
-            with atomic_path(path) as tmp:
+            with atomic_path(pdf_path) as tmp:
                 fig.savefig(
-                    tmp,
-                    format=fmt,
-                    dpi=resolution,
-                    bbox_inches="tight",
-                    pad_inches=PAD_INCHES,
-                    metadata=metadata,
+                    tmp, format="pdf", dpi=dpi, bbox_inches="tight", pad_inches=PAD_INCHES, metadata=metadata
                 )
     finally:
         _close(fig)
