@@ -109,7 +109,14 @@ def heavy_imports():
 # The files that run the workflow (a minute or more each, mostly in subprocesses) are collected first, so that
 # pytest-xdist (`--dist loadfile` hands out whole files in collection order) starts them at once instead of
 # ending on them while the other workers idle: the suite took 7 min 51 s in CI with test_workflow.py last.
-SLOW_FILES_FIRST = ("test_slurm.py", "test_workflow.py", "test_workflow_config.py", "test_extending.py")
+SLOW_FILES_FIRST = (
+    "test_slurm.py",
+    "test_workflow.py",
+    "test_workflow_minimal.py",
+    "test_modalities.py",
+    "test_extending.py",
+    "test_workflow_config.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
