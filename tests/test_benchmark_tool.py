@@ -163,6 +163,8 @@ def test_report_is_a_markdown_page_of_the_run(tool, tmp_path):
     log = tmp_path / ".snakemake" / "log" / "2026-12-02T070000.snakemake.log"
     log.parent.mkdir(parents=True)
     log.write_text("[Wed Dec  2 07:00:00 2026]\nrule x:\n[Wed Dec  2 07:13:30 2026]\nFinished job 0.\n")
+    report_log = log.with_name("2026-12-02T071500.snakemake.log")  # a later --report: no job, no timestamp
+    report_log.write_text("Loading script code for rule x\nReport created.\n")
     page = tool.report(tmp_path)
     assert "3 jobs, 383 CPU-s in jobs" in page and "13.5 min" in page
     rows = {line.split("|")[1].strip(): line for line in page.splitlines() if line.startswith("| d ")}

@@ -334,16 +334,17 @@ def per_image(run_dir: Path) -> pd.DataFrame:
 
 
 def _log_wall_seconds(run_dir: Path) -> float:
-    """Wall time of the newest Snakemake run in ``run_dir``: first to last timestamp of its log."""
+    """Wall time of the newest Snakemake run in ``run_dir`` that ran jobs: first to last timestamp of its log
+    (a later ``--report`` or dry run writes a log without any, and is skipped)."""
     import datetime
     import re
 
-    logs = sorted((run_dir / ".snakemake" / "log").glob("*.snakemake.log"))
-    if not logs:
-        return float("nan")
-    stamps = re.findall(r"^\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]$", logs[-1].read_text(), re.M)
-    times = [datetime.datetime.strptime(" ".join(s.split()), "%a %b %d %H:%M:%S %Y") for s in stamps]
-    return (max(times) - min(times)).total_seconds() if times else float("nan")
+    for log in sorted((run_dir / ".snakemake" / "log").glob("*.snakemake.log"), reverse=True):
+        stamps = re.findall(r"^\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]$", log.read_text(), re.M)
+        times = [datetime.datetime.strptime(" ".join(s.split()), "%a %b %d %H:%M:%S %Y") for s in stamps]
+        if times:
+            return (max(times) - min(times)).total_seconds()
+    return float("nan")
 
 
 def _markdown(table: pd.DataFrame, floatfmt: str = ".2f") -> str:

@@ -171,9 +171,11 @@ def overview_page(
         _table(best_methods(summary, controls)),
         "<h2>Where to look next</h2>",
         "<ul><li>Figures: the claims at a glance, the metric heatmap and explanation grid per (dataset, "
-        "model), the attribution figures of series and tables, the faithfulness curves and rank diagrams."
+        "model), the attribution figures of series and tables, the faithfulness curves, and per metric "
+        "category the rank diagrams and forest plots."
         "</li><li>Tables: this report's readable tables (summary, comparisons with the controls, claims, "
-        "metric health, timing); the long-form scores are a compressed download.</li>"
+        "metric health, timing); every table of the run, the long-form scores included, is a compressed "
+        "download under Tables / Downloads.</li>"
         "<li>Views: adversarial attacks, occlusion sweeps, cascading randomisation and more, per pair.</li>"
         "</ul>",
     ]

@@ -106,7 +106,8 @@ def save_figure(fig: Figure, png_path: PathLike, pdf_path: PathLike | None = Non
 
     The PNG is the screen copy (the report's): at ``dpi``, or lower so that it fits :data:`SCREEN_PX`
     (:func:`screen_dpi`), in :data:`PNG_COLOURS` colours (median cut, no dithering: a third of the bytes of
-    full colour; matplotlib's colormaps have 256 entries themselves). The PDF is the print copy: vector, its
+    full colour; Pillow's fast octree leaves a grey image 16 levels). matplotlib's colormaps have 256 entries
+    themselves. The PDF is the print copy: vector, its
     raster parts at ``dpi`` in full colour. Metadata that changes between runs (creation date, software
     version) is left out so that reruns give identical files for identical inputs.
     """
@@ -121,7 +122,7 @@ def save_figure(fig: Figure, png_path: PathLike, pdf_path: PathLike | None = Non
                 PNG_COLOURS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
             )
         with atomic_path(png_path) as tmp:
-            screen.save(tmp, format="PNG", optimize=True)
+            screen.save(tmp, format="PNG")
         if pdf_path is not None:
             metadata = {"CreationDate": None, "Creator": None, "Producer": None}
             with atomic_path(pdf_path) as tmp:
