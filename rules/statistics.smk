@@ -37,7 +37,6 @@ rule statistics:
 rule figure_method_ranks:
     input:
         scores="results/tables/scores.tsv",
-        summary="results/tables/summary.tsv",
     output:
         critical_differences=report(
             directory("results/figures/critical_differences"),
@@ -50,19 +49,6 @@ rule figure_method_ranks:
                 "model": "{model}",
                 "category": "{category}",
                 "figure": "critical differences",
-            },
-        ),
-        forest=report(
-            directory("results/figures/forest"),
-            patterns=["{dataset}/{model}/{category}.png"],
-            caption="../report/forest.rst",
-            category="Figures",
-            subcategory="Method rankings",
-            labels={
-                "dataset": "{dataset}",
-                "model": "{model}",
-                "category": "{category}",
-                "figure": "forest plot",
             },
         ),
     log:
@@ -78,9 +64,42 @@ rule figure_method_ranks:
     params:
         alpha=config["statistics"]["alpha"],
         method_specs={m: method_entry(m) for m in METHODS},
-        metric_specs=metric_specs,
     script:
         "../scripts/figure_method_ranks.py"
+
+
+rule figure_forest:
+    input:
+        summary="results/tables/summary.tsv",
+    output:
+        forest=report(
+            directory("results/figures/forest"),
+            patterns=["{dataset}/{model}/{category}.png"],
+            caption="../report/forest.rst",
+            category="Figures",
+            subcategory="Method rankings",
+            labels={
+                "dataset": "{dataset}",
+                "model": "{model}",
+                "category": "{category}",
+                "figure": "forest plot",
+            },
+        ),
+    log:
+        "logs/figures/forest.log",
+    benchmark:
+        "benchmarks/figures/forest.tsv"
+    conda:
+        "../envs/xaibench.yaml"
+    threads: 1
+    resources:
+        mem_mb=cpu_mem_mb,
+        runtime=15,
+    params:
+        method_specs={m: method_entry(m) for m in METHODS},
+        metric_specs=metric_specs,
+    script:
+        "../scripts/figure_forest.py"
 
 
 rule figure_metric_agreement:

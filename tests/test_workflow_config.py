@@ -74,7 +74,7 @@ def test_dry_run_has_one_job_per_dataset_model_and_group_of_methods(name, tmp_pa
         assert counts[stage] == runs * -(-n_methods // per_job), stage
     assert counts["train_model"] == runs and counts["export_onnx"] == pairs  # ONNX: first replicate
     assert counts["generate_dataset"] == sum(len(r) for r in replicates.values())
-    assert counts["figure_method_ranks"] == 1  # every pair in one job (folders of figures)
+    assert counts["figure_method_ranks"] == counts["figure_forest"] == 1  # every pair: folders of figures
     assert counts["statistics"] == counts["provenance"] == counts["figure_metric_agreement"] == 1
     assert set(config["views"]) == set(VIEWS)  # the shipped configs run every view
     # the views draw image pairs (series and tables have their attribution figure instead)
@@ -106,6 +106,7 @@ def test_minimal_config_runs_the_chain_without_views(tmp_path):
         "statistics": 1,
         "provenance": 1,
         "figure_method_ranks": 1,
+        "figure_forest": 1,
         "figure_metric_agreement": 1,
         "figure_explanation_grid": 1,
         "figure_metric_heatmap": 1,

@@ -133,6 +133,14 @@ def save_figure(fig: Figure, png_path: PathLike, pdf_path: PathLike | None = Non
         _close(fig)
 
 
+def pair_figure_paths(folder: PathLike, dataset: str, model: str, name: str) -> tuple[str, str]:
+    """``folder/dataset/model/name.png`` and ``.pdf`` (``name`` in lower case), their folder made: the layout
+    of a rule that draws one figure per (dataset, model, ``name``) into a folder output."""
+    stem = os.path.join(folder, dataset, model, name.lower())
+    os.makedirs(os.path.dirname(stem), exist_ok=True)
+    return f"{stem}.png", f"{stem}.pdf"
+
+
 def _close(fig: Figure) -> None:
     """Release a figure made through pyplot; our own :class:`Figure` objects need no more than dropping."""
     pyplot = sys.modules.get("matplotlib.pyplot")
