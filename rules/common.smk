@@ -468,7 +468,7 @@ def final_targets():
     ranks = [
         "results/figures/critical_differences",
         "results/figures/forest",
-    ]  # one job, every pair
+    ]  # every pair's figures in a folder each (rules figure_method_ranks, figure_forest)
     agreement = expand("results/figures/metric_agreement.{ext}", ext=("png", "pdf"))
     provenance = ["results/provenance.json"]
     meta = ["results/tables/meta_evaluation.tsv"] if meta_evaluation_files() else []
@@ -496,23 +496,21 @@ def final_targets():
 
 
 # ---- the report (rules/report.smk): the run's tables in the report as gzip downloads, each with its caption
+# (report/<table>.rst)
 
-DOWNLOADS = {
-    name: f"../report/{name}.rst"
-    for name in (
-        "scores",
-        "summary",
-        "comparisons",
-        "beats_random",
-        "metric_health",
-        "nemenyi",
-        "friedman",
-        "anchored_validity",
-        "nonfinite",
-        "timing",
-        "training",
-    )
-}
+DOWNLOADS = (
+    "scores",
+    "summary",
+    "comparisons",
+    "beats_random",
+    "metric_health",
+    "nemenyi",
+    "friedman",
+    "anchored_validity",
+    "nonfinite",
+    "timing",
+    "training",
+)
 
 
 def download_outputs():
@@ -520,11 +518,11 @@ def download_outputs():
     return {
         f"{name}_gz": report(
             f"results/report/downloads/{name}.tsv.gz",
-            caption=caption,
+            caption=f"../report/{name}.rst",
             category="Tables",
             subcategory="Downloads",
         )
-        for name, caption in DOWNLOADS.items()
+        for name in DOWNLOADS
     }
 
 

@@ -35,6 +35,6 @@ rule report_pages:
     params:
         controls=list(CONTROLS.values()),
         n_samples=config["explain"]["n_samples"],
-        downloads=list(DOWNLOADS),
+        downloads=DOWNLOADS,
     script:
         "../scripts/report_pages.py"

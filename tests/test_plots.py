@@ -400,7 +400,7 @@ def test_save_figure_closes_and_replaces(tmp_path):
         ((40.0, 5.0), "width"),  # wide: the window's width decides
     ],
 )
-def test_png_fits_the_report_screen_and_the_pdf_keeps_its_resolution(tmp_path, size, expected):
+def test_png_fits_the_report_screen(tmp_path, size, expected):
     """The PNG (the report's copy) is rendered at a lower resolution only where it would not fit the viewer's
     window (SCREEN_PX); then its limiting side is within 1.5 % of the limit."""
     from matplotlib.figure import Figure

@@ -29,19 +29,28 @@ from pathlib import Path
 
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 
+# The (category, subcategory) the report lists a result under, as the report's own menu finds it.
+PLACE_JS = """
+function placeOf(path) {
+  const where = Object.entries(categories).flatMap(([c, subs]) =>
+    Object.entries(subs).filter(([, paths]) => paths.includes(path)).map(([s]) => [c, s]));
+  return where.length ? where[0] : [undefined, undefined];
+}
+"""
+
 # Runs in the report after its own scripts: shows each image result as the report's "view" button does (the
 # category's list in the menu beside it), waits for the image, and records its box and the window's size.
-CHECK_JS = """
-<script>
+CHECK_JS = (
+    "<script>"
+    + PLACE_JS
+    + """
 (function () {
   const wait = (ms) => new Promise((done) => setTimeout(done, ms));
   async function measure() {
     const rows = [];
     for (const [path, entry] of Object.entries(results)) {
       if (!String(entry.mime_type).startsWith("image/")) continue;
-      const where = Object.entries(categories).flatMap(([c, subs]) =>
-        Object.entries(subs).filter(([, paths]) => paths.includes(path)).map(([s]) => [c, s]));
-      const [category, subcategory] = where.length ? where[0] : [undefined, undefined];
+      const [category, subcategory] = placeOf(path);
       app.setView({navbarMode: "subcategory", category: category, subcategory: subcategory,
                    content: "img", contentPath: entry.data_uri, resultPath: path});
       let img = null;
@@ -64,23 +73,25 @@ CHECK_JS = """
 })();
 </script>
 """
+)
 
-SHOW_JS = """
-<script>
+SHOW_JS = (
+    "<script>"
+    + PLACE_JS
+    + """
 window.addEventListener("load", () => setTimeout(() => {
   const target = %s;
   if (target.category !== undefined) { app.showCategory(target.category); return; }
   if (target.result === undefined) return;
   const entry = results[target.result];
-  const where = Object.entries(categories).flatMap(([c, subs]) =>
-    Object.entries(subs).filter(([, paths]) => paths.includes(target.result)).map(([s]) => [c, s]));
-  const view = {content: entry.mime_type.startsWith("image/") ? "img" : "html", contentPath: entry.data_uri,
-                resultPath: target.result, navbarMode: "subcategory"};
-  if (where.length) { view.category = where[0][0]; view.subcategory = where[0][1]; }
-  app.setView(view);
+  const [category, subcategory] = placeOf(target.result);
+  app.setView({content: entry.mime_type.startsWith("image/") ? "img" : "html", contentPath: entry.data_uri,
+               resultPath: target.result, navbarMode: "subcategory", category: category,
+               subcategory: subcategory});
 }, 300));
 </script>
 """
+)
 
 
 def chromium() -> str | None:

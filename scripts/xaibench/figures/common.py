@@ -106,10 +106,10 @@ def save_figure(fig: Figure, png_path: PathLike, pdf_path: PathLike | None = Non
 
     The PNG is the screen copy (the report's): at ``dpi``, or lower so that it fits :data:`SCREEN_PX`
     (:func:`screen_dpi`), in :data:`PNG_COLOURS` colours (median cut, no dithering: a third of the bytes of
-    full colour; Pillow's fast octree leaves a grey image 16 levels). matplotlib's colormaps have 256 entries
-    themselves. The PDF is the print copy: vector, its
-    raster parts at ``dpi`` in full colour. Metadata that changes between runs (creation date, software
-    version) is left out so that reruns give identical files for identical inputs.
+    full colour; matplotlib's colormaps have 256 entries themselves; Pillow's fast octree would leave a grey
+    image 16 levels). The PDF is the print copy: vector, its raster parts at ``dpi`` in full colour.
+    Metadata that changes between runs (creation date, software version) is left out so that reruns give
+    identical files for identical inputs.
     """
     from PIL import Image
 
