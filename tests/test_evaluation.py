@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -297,3 +299,48 @@ def test_stored_score_equals_the_metric(stage_files):
         if direct.curves is not None:
             np.testing.assert_array_equal(curves[name], direct.curves)
     assert set(curves) == {"pf"}
+
+
+def test_max_images_scores_the_first_images_only(stage_files):
+    """A metric entry with max_images k has rows for the cell's first k images only, scored as the metric
+    scores those k images (max_sensitivity: evaluate_metric on the first k, same seed); the other metrics keep
+    all 6 rows; a bad value is refused naming the key."""
+    from xaibench.methods import quantus_explain_func
+    from xaibench.metrics import evaluate_metric
+
+    root, spec, _ = stage_files
+    dataset, model = _stage_inputs(root)
+    metrics = {
+        "sparseness": {"metric": "sparseness"},
+        "sens": {"metric": "max_sensitivity", "params": {"nr_samples": 2}, "max_images": 4},
+        "pf": {"metric": "pixel_flipping", "params": {"features_in_step": 128}, "max_images": 2},
+    }
+    scores, curves, timing = _evaluate_saliency(root, spec, metrics, seed=3)
+    stored = load_explanation(str(root / "saliency.npz"))
+    x = dataset.images[stored["indices"]]
+    assert scores.groupby("metric", sort=False).size().to_dict() == {"sparseness": 6, "sens": 4, "pf": 2}
+    assert timing.set_index("metric")["n"].to_dict() == {"sparseness": 6, "sens": 4, "pf": 2}
+    assert curves["pf"].shape[0] == 2
+    for name, k in (("sens", 4), ("pf", 2)):
+        entry = metrics[name]
+        direct = evaluate_metric(
+            entry["metric"],
+            model,
+            x[:k],
+            stored["targets"][:k],
+            stored["attributions"][:k],
+            None,
+            explain_func=quantus_explain_func,
+            explain_func_kwargs={"method": "saliency"},
+            params=entry["params"],
+            batch_size=4,
+            seed=3,
+        )
+        rows = scores[scores["metric"] == name]
+        np.testing.assert_array_equal(rows["sample"].to_numpy(), stored["indices"][:k])
+        np.testing.assert_array_equal(rows["score"].to_numpy(), direct.scores)
+        assert np.ptp(direct.scores) > 0, name
+        assert (rows["note"] == f"scored on the first {k} of 6 images (max_images)").all()
+        assert json.loads(rows["params"].iloc[0])["max_images"] == k
+    with pytest.raises(ValueError, match=r"evaluate\.metrics\.sens.*max_images must be a positive int"):
+        _evaluate_saliency(root, spec, {"sens": {"metric": "sparseness", "max_images": 0}}, seed=3)

@@ -484,3 +484,23 @@ def test_every_metric_can_be_skipped_with_a_note(name):
     assert result.note == "not applicable to this model" and result.category in CATEGORIES
     if name == "random_logit":
         assert result.params["num_classes"] == "auto"
+
+
+def test_warning_only_check_is_skipped_during_a_metric_and_restored(batch, monkeypatch):
+    """Quantus's per-sample "perturbation changed nothing" check only warns, and evaluate_metric ignores
+    Quantus's warnings: it is not run during a metric (pixel flipping would call it once per sample and step)
+    and is back in place afterwards."""
+    from quantus.helpers import warn
+
+    calls = []
+
+    def counting(**kwargs):
+        calls.append(1)
+
+    monkeypatch.setattr(warn, "warn_perturbation_caused_no_change", counting)
+    scores = run("pixel_flipping", batch).scores
+    assert calls == [] and np.isfinite(scores).all()
+    assert warn.warn_perturbation_caused_no_change is counting
+    model, x, *_ = batch
+    warn.warn_perturbation_caused_no_change(x=x[0], x_perturbed=x[0])
+    assert calls == [1]

@@ -187,9 +187,11 @@ def metric_label(
     metric: str | None = None,
     params: Mapping[str, Any] | None = None,
     preset: str | None = None,
+    max_images: int | None = None,
 ) -> str:
     """Display name of the metric entry ``entry`` (registry ``metric``, ``preset`` and ``params`` as in the
-    config; a ``preset`` among ``params``, as in a resolved record, counts too).
+    config; a ``preset`` among ``params``, as in a resolved record, counts too). ``max_images``, the other key
+    of a config entry, says how many images are scored, not what: it is not part of the name.
 
     >>> metric_label("region_perturbation_samek", "region_perturbation", preset="samek2017")
     'Region perturbation (AOPC, Samek 2017)'

@@ -17,6 +17,10 @@ and keyword arguments that are not plain data are never cached (``bypassed``).
 
 The cache is bounded by the bytes it holds (LRU); :meth:`ExplanationCache.clear` drops every entry (the
 evaluation clears it between methods).
+
+:class:`ForwardCache` does the same one level down, for the model's forward passes: metrics whose perturbed
+inputs do not depend on the attributions repeat the same passes for every method, and the evaluation keeps
+one forward cache across all the methods of a job.
 """
 
 from __future__ import annotations
@@ -25,8 +29,11 @@ import hashlib
 import json
 import random
 import time
+import types
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +45,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "CacheStats",
     "ExplanationCache",
+    "ForwardCache",
     "model_digest",
     "rng_state",
     "set_rng_state",
@@ -148,6 +156,114 @@ class ExplanationCache:
         while self._bytes > self.max_bytes:
             _, old = self._entries.popitem(last=False)
             self._bytes -= old.nbytes
+            self.stats.evictions += 1
+
+
+class ForwardCache:
+    """Exact replay of a model's forward passes, shared by the methods of one evaluation job.
+
+    Some metrics perturb the inputs in ways that do not depend on the attributions: FaithfulnessCorrelation's
+    random subsets and NonSensitivity's pixel groups are the same for every method, since every metric call
+    starts from the same seed. Their forward passes therefore repeat, method after method. While
+    :meth:`serving` a model, a forward pass on an input seen before returns a copy of the stored output
+    instead of running the model. The key is everything the output depends on: the model's content
+    (:func:`model_digest`, hashed again whenever a tensor or submodule of it changes), that every module is
+    in eval mode and that no gradient is recorded, and the input's dtype, shape, device and bytes. A forward
+    pass on CPU is a deterministic function of these, so a replayed output, and the score built on it, is
+    bit-identical to a computed one.
+    Any other call runs the model: gradients enabled, a module in training mode, hooks on the model,
+    more than one argument, a non-tensor output, or a different model object (a deep copy of the served
+    model, e.g. MPRT's randomised one, runs its own forward).
+    """
+
+    def __init__(self, max_bytes: int = 64 * 2**20):
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {max_bytes!r}")
+        self.max_bytes = int(max_bytes)
+        self.stats = CacheStats()
+        self._entries: OrderedDict[bytes, torch.Tensor] = OrderedDict()
+        self._bytes = 0
+        self._digest: tuple[weakref.ref, tuple, bytes] | None = None  # (module, state, digest): last key
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @contextmanager
+    def serving(self, model: Any) -> Iterator[None]:
+        """Replay ``model``'s repeated forward passes (a torch module or a Quantus model wrapping one)
+        inside the ``with`` block; its ``forward`` is restored on leaving."""
+        module = _torch_model(model)
+        had_own = "forward" in module.__dict__
+        inner = module.forward
+
+        def forward(this: nn.Module, *args: Any, **kwargs: Any) -> Any:
+            if this is not module:  # a copy of the served model carries this method along
+                return type(this).forward(this, *args, **kwargs)
+            return self._forward(module, inner, args, kwargs)
+
+        module.forward = types.MethodType(forward, module)
+        try:
+            yield
+        finally:
+            if had_own:
+                module.forward = inner
+            else:
+                del module.forward
+
+    def _forward(self, module: nn.Module, inner: Callable, args: tuple, kwargs: dict) -> Any:
+        start = time.perf_counter()
+        key = self._key(module, args, kwargs)
+        self.stats.key_s += time.perf_counter() - start
+        if key is None:
+            self.stats.bypassed += 1
+            return inner(*args, **kwargs)
+        stored = self._entries.get(key)
+        if stored is not None:
+            self.stats.hits += 1
+            self._entries.move_to_end(key)
+            return stored.clone()
+        self.stats.misses += 1
+        out = inner(*args, **kwargs)
+        if isinstance(out, torch.Tensor):
+            self._store(key, out.detach().clone())
+        return out
+
+    def _key(self, module: nn.Module, args: tuple, kwargs: dict) -> bytes | None:
+        if kwargs or len(args) != 1 or not isinstance(args[0], torch.Tensor) or torch.is_grad_enabled():
+            return None
+        if any(m.training for m in module.modules()) or _has_hooks(module):
+            return None
+        digest = self._model_digest(module)
+        h = hashlib.blake2b(digest, digest_size=32)
+        x = args[0]
+        h.update(f"{x.dtype}:{tuple(x.shape)}:{x.device}\n".encode())
+        h.update(_tensor_bytes(x))
+        return h.digest()
+
+    def _model_digest(self, module: nn.Module) -> bytes:
+        """:func:`model_digest` of ``module``, hashed again unless nothing changed since the last hash: the
+        same module object, the same submodule objects, and every parameter and buffer with the same storage
+        and in-place version counter (an optimiser step, ``copy_``, ``load_state_dict`` and ``p.data = ...``
+        all change one)."""
+        tensors = [*module.parameters(), *module.buffers()]
+        state = (
+            tuple(map(id, module.modules())),
+            tuple((t.data_ptr(), t._version, t.dtype, tuple(t.shape)) for t in tensors),
+        )
+        last = self._digest
+        if last is None or last[0]() is not module or last[1] != state:
+            self._digest = last = (weakref.ref(module), state, _model_digest(module))
+        return last[2]
+
+    def _store(self, key: bytes, out: torch.Tensor) -> None:
+        nbytes = out.element_size() * out.numel()
+        if nbytes > self.max_bytes:
+            return
+        self._entries[key] = out
+        self._bytes += nbytes
+        while self._bytes > self.max_bytes:
+            _, old = self._entries.popitem(last=False)
+            self._bytes -= old.element_size() * old.numel()
             self.stats.evictions += 1
 
 

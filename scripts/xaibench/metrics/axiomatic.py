@@ -51,6 +51,7 @@ register(
         "Completeness",
         {"normalise": False, "perturb_baseline": 0.0, "score": "symmetric_error", "rtol": 0.05, "atol": 1e-5},
         metric_class=fixed_completeness,
+        shared_forward=True,  # f(x) and f(baseline): the same for every map
         direction=completeness_direction,
         resolve=(_check_completeness,),
         notes=(
@@ -76,6 +77,7 @@ register(
         {"features_in_step": "auto", "eps": 0.1, "output_eps": 0.1},
         resolve=(auto_steps("features_in_step", AUTO_NON_SENSITIVITY_STEPS), _check_non_sensitivity),
         metric_class=fixed_non_sensitivity,
+        shared_forward=True,  # pixel groups in raster order, whatever the map
         notes=(
             "features_in_step 'auto' = smallest divisor of H*W giving <= 64 steps (16 pixels at 32x32). "
             "Quantus 0.6.0 raises a broadcast error for features_in_step > 1; xaibench's subclass fixes it "

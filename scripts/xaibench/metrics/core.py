@@ -10,6 +10,7 @@ the class to build (``metric_class``: a factory for a fixed subclass, else the Q
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import random
@@ -65,6 +66,9 @@ class MetricSpec:
       y axis. :func:`register` refuses a curve metric without them.
     * ``metric_class``: a factory of the class to build (a fixed subclass), instead of
       ``quantus.<quantus_class>``; ``quantus_class`` still gives the category and Quantus's direction.
+    * ``shared_forward``: the inputs the metric feeds the model do not depend on the attributions (from the
+      same seed, every method's call perturbs the same way), so a ``forward_cache`` given to
+      :func:`evaluate_metric` may replay its forward passes from another method's call.
     """
 
     quantus_class: str
@@ -81,6 +85,7 @@ class MetricSpec:
     resolve: tuple[Rule, ...] = ()
     needs_num_classes: bool = False
     metric_class: Callable[[], type] | None = None
+    shared_forward: bool = False
 
 
 @dataclass
@@ -360,11 +365,16 @@ def evaluate_metric(
     batch_size: int = 64,
     device: Any = None,
     seed: int = 0,
+    forward_cache: Any = None,
 ) -> MetricResult:
     """Score attributions ``a`` of ``model`` on ``(x, y)`` with registered metric ``name``.
 
     Returns (N,) float64 scores (NaN kept) and, for curve metrics, (N, L) curves. Raises ValueError for
     unknown params, a missing mask or explain_func, or shapes that do not fit.
+
+    ``forward_cache`` (e.g. :class:`xaibench.methods.cache.ForwardCache`: anything with a ``serving(model)``
+    context manager) serves the model's forward passes during a metric whose spec says ``shared_forward``;
+    the scores are the same with or without it.
 
     Quantus refuses a batch whose attributions are constant (e.g. an all-zero LIME map), and a metric
     that re-explains refuses when the re-explanation is constant (e.g. Grad-CAM of a randomised model).
@@ -378,6 +388,7 @@ def evaluate_metric(
         "batch_size": batch_size,
         "device": device,
         "seed": seed,
+        "forward_cache": forward_cache,
     }
     flat = np.asarray(a, dtype=np.float64).reshape(len(a), -1)
     with np.errstate(invalid="ignore"):
@@ -426,13 +437,35 @@ def skipped_result(
     )
 
 
+@contextlib.contextmanager
+def _warning_only_checks_skipped() -> Any:
+    """Skip Quantus's per-sample "the perturbation changed nothing" check while a metric runs.
+
+    The check only warns (``np.allclose`` of each input with its perturbed copy, after every perturbation
+    step: ~15 % of pixel flipping's time at 32 x 32), and :func:`_evaluate_metric` ignores Quantus's
+    warnings, so skipping it changes no score and no output. Restored on leaving.
+    """
+    from quantus.helpers import warn
+
+    check = warn.warn_perturbation_caused_no_change
+    warn.warn_perturbation_caused_no_change = _no_check
+    try:
+        yield
+    finally:
+        warn.warn_perturbation_caused_no_change = check
+
+
+def _no_check(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
 _REFUSED = ("all equal to zero", "all equal to one", "uniformly distributed", "all be less than zero")
 
 
 def _evaluate_metric(name: str, model: Any, batch: tuple, options: dict[str, Any]) -> MetricResult:
     """:func:`evaluate_metric` on attributions that are not constant: ``batch`` is its (x, y, a, s),
-    ``options`` its keyword arguments (explain_func, explain_func_kwargs, params, batch_size, device and
-    seed)."""
+    ``options`` its keyword arguments (explain_func, explain_func_kwargs, params, batch_size, device, seed
+    and forward_cache)."""
     x, y, a, s = batch
     explain_func, explain_func_kwargs = options["explain_func"], options["explain_func_kwargs"]
     params, batch_size, device, seed = (
@@ -463,6 +496,8 @@ def _evaluate_metric(name: str, model: Any, batch: tuple, options: dict[str, Any
     record, ctor = resolve_params(name, params, x.shape, num_classes=num_classes)
     cls = _metric_class(spec)
 
+    forward_cache = options["forward_cache"]
+    serving = forward_cache.serving(model) if forward_cache is not None and spec.shared_forward else None
     was_training = model.training
     model.eval()
     start = time.perf_counter()
@@ -470,7 +505,7 @@ def _evaluate_metric(name: str, model: Any, batch: tuple, options: dict[str, Any
         _seed_all(seed)
         # return_aggregate=False: FaithfulnessCorrelation aggregates by default (one number per call).
         metric = cls(**ctor, return_aggregate=False, disable_warnings=True, display_progressbar=False)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _warning_only_checks_skipped(), serving or contextlib.nullcontext():
             warnings.filterwarnings("ignore", module=r"quantus(\.|$)")
             # roc_curve on an empty mask; those samples are set to NaN below.
             warnings.filterwarnings("ignore", message=r"No positive samples in y_true")

@@ -35,6 +35,7 @@ register(
         "FaithfulnessCorrelation",
         {"nr_runs": 50, "subset_size": 0.2},
         resolve=(count_or_fraction("subset_size", of_channels=True),),
+        shared_forward=True,  # the random subsets are drawn from the seed, not from the map
         notes=(
             "nr_runs 100 -> 50 random subsets (one forward pass each per batch). subset_size as a fraction "
             "of the C*H*W features: 0.2 gives 205 pixels at 1x32x32, close to Quantus's absolute "
