@@ -501,6 +501,6 @@ def test_warning_only_check_is_skipped_during_a_metric_and_restored(batch, monke
     scores = run("pixel_flipping", batch).scores
     assert calls == [] and np.isfinite(scores).all()
     assert warn.warn_perturbation_caused_no_change is counting
-    model, x, *_ = batch
+    x = batch[1]
     warn.warn_perturbation_caused_no_change(x=x[0], x_perturbed=x[0])
     assert calls == [1]
