@@ -254,3 +254,31 @@ def test_pass_times_are_per_image(bound, counted):
     forward_s, backward_s = bound.pass_times(counted, torch.rand(8, 1, 32, 32), repeats=2)
     assert 0 < forward_s < 0.1 and 0 < backward_s < 0.1
     assert bound.PASSES.forward == 0  # the calibration's own passes are not counted
+
+
+def test_later_method_replays_every_forward_call_of_a_shared_forward_metric(bound, counted):
+    """A shared_forward metric run as each later method of a job runs it: every forward call replayed from the
+    first method's, no image-pass counted on the model; the row's why and the totals say so."""
+    import torch
+
+    from xaibench.methods import explain
+
+    x = np.random.default_rng(0).random((4, 1, 32, 32), dtype=np.float32)
+    y = np.array([0, 1, 0, 1])
+    maps = explain("saliency", counted, torch.from_numpy(x), torch.from_numpy(y))
+    pair = bound.Pair(32, counted, x, y, None, forward_s=0.001, backward_s=0.002)
+    run = bound.MetricRun(pair, maps, {"method": "saliency", "device": "cpu"}, batch_size=64, seed=0)
+    params = {"nr_runs": 5}
+    ms, replayed, asked = bound.later_method(run, "faithfulness_correlation", params, images=4)
+    assert asked == 1 + 5 and replayed == asked and ms > 0  # f(x) and 5 random subsets per batch
+    bound.PASSES.reset()
+    first = bound.measure(lambda: run.ours("faithfulness_correlation", params))
+    assert first.passes.forward == 4 * (1 + 5)  # alone, the metric runs every pass itself
+    row = bound._row(pair, "metric", "faithfulness_correlation", "saliency", first, first, images=4)
+    row |= {"_shared": (ms, replayed, asked), "_profile": None}
+    bound.explain_reasons([row], print)
+    assert row["why"].endswith(
+        f"each later method of a job: {bound._fmt(ms)} ms/img, 6 of 6 forward calls replayed"
+    )
+    total = bound.totals(bound.table([row])).set_index(["size", "what"])
+    assert total.loc[(32, "metrics, each later method of a job"), "ours_ms"] == pytest.approx(ms)
