@@ -24,6 +24,7 @@ from xaibench.datasets import evaluation_subset, make_dataset
 from xaibench.evaluation import evaluate_one, explanation_cache
 from xaibench.explaining import explain_one, explained_targets
 from xaibench.methods import import_libraries
+from xaibench.methods.cache import ForwardCache
 from xaibench.runtime import select_device
 from xaibench.stats import group_rng, hierarchical_bootstrap
 from xaibench.training import predict, train
@@ -83,7 +84,7 @@ def run_level(
         name: {"method": s["method"], "params": dict(s.get("params") or {})} for name, s in methods.items()
     }
     import_libraries(spec["method"] for spec in specs.values())
-    cache = explanation_cache()
+    cache, forward_cache = explanation_cache(), ForwardCache()  # as the evaluation stage runs them
     ids = {"dataset": generator, "model": architecture, "replicate": 0}
     attributions, notes, frames = {}, {}, []
     timing = [{"stage": "data", "name": generator, "seconds": data_s}]
@@ -104,6 +105,7 @@ def run_level(
             batch_size=batch_size,
             seed=seed,
             explain_cache=cache,
+            forward_cache=forward_cache,
         )
         frames.append(scores)
         timing += [
