@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from xaibench.figures import metric_label, plot_faithfulness_curves
+from xaibench.figures import metric_entry_label, plot_faithfulness_curves
 from xaibench.io import load_npz
 from xaibench.logs import job_log
 from xaibench.metrics import METRICS
@@ -30,7 +30,7 @@ with job_log(snakemake.log[0]) as log:
             curves,
             snakemake.output[f"{metric}_png"],
             snakemake.output[f"{metric}_pdf"],
-            title=f"{metric_label(metric, **params.metric_specs[metric])}: {w.dataset} / {w.model}",
+            title=f"{metric_entry_label(metric, params.metric_specs[metric])}: {w.dataset} / {w.model}",
             ylabel=METRICS.get(params.registry_metrics[metric]).curve_label,
             method_specs=params.method_specs,
         )

@@ -275,7 +275,7 @@ def test_later_method_replays_every_forward_call_of_a_shared_forward_metric(boun
     first = bound.measure(lambda: run.ours("faithfulness_correlation", params))
     assert first.passes.forward == 4 * (1 + 5)  # alone, the metric runs every pass itself
     row = bound._row(pair, "metric", "faithfulness_correlation", "saliency", first, first, images=4)
-    row |= {"_shared": (ms, replayed, asked), "_profile": None}
+    row |= {"_shared": (ms, replayed, asked), "ratio": 1.0}  # within its bound: no profiled rerun
     bound.explain_reasons([row], print)
     assert row["why"].endswith(
         f"each later method of a job: {bound._fmt(ms)} ms/img, 6 of 6 forward calls replayed"

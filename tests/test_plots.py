@@ -38,6 +38,7 @@ from xaibench.figures.names import (
     all_method_labels,
     method_label,
     method_labels,
+    metric_entry_label,
     metric_label,
     metric_labels,
 )
@@ -485,6 +486,12 @@ def test_labels_from_entries_specs_and_fallbacks():
     assert samek == "Region perturbation (AOPC, Samek 2017)"
     assert metric_label("x", "region_perturbation", {"preset": "samek2017"}) == samek  # a resolved record
     assert metric_label("region_perturbation_samek") == "Region Perturbation Samek"
+    # a config entry: the keys that say how many images are scored (max_images) are not part of the name
+    entry = {"metric": "region_perturbation", "preset": "samek2017", "params": {}, "max_images": 12}
+    assert metric_entry_label("region_perturbation_samek", entry) == samek
+    assert metric_labels(["region_perturbation_samek"], {"region_perturbation_samek": entry}) == {
+        "region_perturbation_samek": samek
+    }
     specs = {"occlusion": {"method": "occlusion"}, "occlusion_big": {"method": "occlusion", "params": {}}}
     assert method_labels(["saliency", *specs], specs) == {
         "saliency": "Saliency",

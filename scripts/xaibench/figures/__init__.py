@@ -38,6 +38,7 @@ from xaibench.figures.names import (
     METRIC_NAMES,
     method_label,
     method_labels,
+    metric_entry_label,
     metric_label,
     metric_labels,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "method_label",
     "method_labels",
     "method_styles",
+    "metric_entry_label",
     "metric_label",
     "metric_labels",
     "normalise_map",

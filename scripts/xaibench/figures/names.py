@@ -187,11 +187,9 @@ def metric_label(
     metric: str | None = None,
     params: Mapping[str, Any] | None = None,
     preset: str | None = None,
-    max_images: int | None = None,
 ) -> str:
     """Display name of the metric entry ``entry`` (registry ``metric``, ``preset`` and ``params`` as in the
-    config; a ``preset`` among ``params``, as in a resolved record, counts too). ``max_images``, the other key
-    of a config entry, says how many images are scored, not what: it is not part of the name.
+    config; a ``preset`` among ``params``, as in a resolved record, counts too).
 
     >>> metric_label("region_perturbation_samek", "region_perturbation", preset="samek2017")
     'Region perturbation (AOPC, Samek 2017)'
@@ -205,6 +203,16 @@ def metric_label(
         name = PRESET_NAMES.get(str(preset), str(preset))
         label = f"{label[:-1]}, {name})" if label.endswith(")") else f"{label} ({name})"
     return label
+
+
+# The keys of a config metric entry that say what is scored; the others (e.g. max_images) say how much.
+_METRIC_NAME_KEYS = ("metric", "params", "preset")
+
+
+def metric_entry_label(entry: str, spec: Mapping[str, Any] | None = None) -> str:
+    """:func:`metric_label` of config metric entry ``entry`` with its config ``spec`` (without one, ``entry``
+    is read as a registry name)."""
+    return metric_label(entry, **{k: v for k, v in (spec or {}).items() if k in _METRIC_NAME_KEYS})
 
 
 def _unique(labels: dict[str, str]) -> dict[str, str]:
@@ -230,7 +238,7 @@ def metric_labels(
     """Entry -> display name for the entries of one figure, distinct; ``specs`` are config metric entries
     (``{"metric": ..., "preset": ..., "params": ...}``), an entry without one is read as a registry name."""
     specs = specs or {}
-    return _unique({entry: metric_label(entry, **specs.get(entry, {})) for entry in dict.fromkeys(entries)})
+    return _unique({entry: metric_entry_label(entry, specs.get(entry)) for entry in dict.fromkeys(entries)})
 
 
 def method_family(entry: str, specs: Mapping[str, Mapping[str, Any]] | None = None) -> str:

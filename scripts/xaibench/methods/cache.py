@@ -92,7 +92,43 @@ class CacheStats:
 class _Entry:
     attributions: np.ndarray
     rng_after: dict[str, Any]
-    nbytes: int
+
+
+class _BoundedLru:
+    """Values by key; the least recently used are dropped while all hold more than ``max_bytes``, and a value
+    larger than ``max_bytes`` is not kept. ``stats.evictions`` counts the dropped ones."""
+
+    def __init__(self, max_bytes: int, stats: CacheStats):
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {max_bytes!r}")
+        self.max_bytes = int(max_bytes)
+        self.nbytes = 0
+        self._stats = stats
+        self._entries: OrderedDict[bytes, tuple[Any, int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: bytes) -> Any:
+        """The value stored under ``key`` (now the most recently used), or ``None``."""
+        if key not in self._entries:
+            return None
+        self._entries.move_to_end(key)
+        return self._entries[key][0]
+
+    def put(self, key: bytes, value: Any, nbytes: int) -> None:
+        if nbytes > self.max_bytes:
+            return
+        self._entries[key] = (value, nbytes)
+        self.nbytes += nbytes
+        while self.nbytes > self.max_bytes:
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self.nbytes -= dropped
+            self._stats.evictions += 1
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.nbytes = 0
 
 
 class _Uncacheable(Exception):
@@ -104,13 +140,9 @@ class ExplanationCache:
     exact-replay cache (see the module docstring). Call it like ``explain_func``; ``stats`` counts."""
 
     def __init__(self, explain_func: Callable[..., np.ndarray], max_bytes: int = DEFAULT_MAX_BYTES):
-        if max_bytes < 0:
-            raise ValueError(f"max_bytes must be >= 0, got {max_bytes!r}")
         self.explain_func = explain_func
-        self.max_bytes = int(max_bytes)
         self.stats = CacheStats()
-        self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
-        self._bytes = 0
+        self._entries = _BoundedLru(max_bytes, self.stats)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -118,12 +150,11 @@ class ExplanationCache:
     @property
     def nbytes(self) -> int:
         """Bytes held by the entries (maps and random states)."""
-        return self._bytes
+        return self._entries.nbytes
 
     def clear(self) -> None:
         """Drop every entry (the counters are kept)."""
         self._entries.clear()
-        self._bytes = 0
 
     def __call__(self, model: Any, inputs: Any, targets: Any, **kwargs: Any) -> np.ndarray:
         start = time.perf_counter()
@@ -139,24 +170,13 @@ class ExplanationCache:
         entry = self._entries.get(key)
         if entry is not None:
             self.stats.hits += 1
-            self._entries.move_to_end(key)
             set_rng_state(entry.rng_after)
             return entry.attributions.copy()
         self.stats.misses += 1
         attributions = self.explain_func(model, inputs, targets, **kwargs)
-        self._store(key, np.array(attributions, copy=True), _copy_state(rng_state()))
+        stored, rng_after = np.array(attributions, copy=True), _copy_state(rng_state())
+        self._entries.put(key, _Entry(stored, rng_after), stored.nbytes + _state_nbytes(rng_after))
         return attributions
-
-    def _store(self, key: bytes, attributions: np.ndarray, rng_after: dict[str, Any]) -> None:
-        nbytes = attributions.nbytes + _state_nbytes(rng_after)
-        if nbytes > self.max_bytes:
-            return
-        self._entries[key] = _Entry(attributions, rng_after, nbytes)
-        self._bytes += nbytes
-        while self._bytes > self.max_bytes:
-            _, old = self._entries.popitem(last=False)
-            self._bytes -= old.nbytes
-            self.stats.evictions += 1
 
 
 class ForwardCache:
@@ -177,12 +197,8 @@ class ForwardCache:
     """
 
     def __init__(self, max_bytes: int = 64 * 2**20):
-        if max_bytes < 0:
-            raise ValueError(f"max_bytes must be >= 0, got {max_bytes!r}")
-        self.max_bytes = int(max_bytes)
         self.stats = CacheStats()
-        self._entries: OrderedDict[bytes, torch.Tensor] = OrderedDict()
-        self._bytes = 0
+        self._entries = _BoundedLru(max_bytes, self.stats)
         self._digest: tuple[weakref.ref, tuple, bytes] | None = None  # (module, state, digest): last key
 
     def __len__(self) -> int:
@@ -220,12 +236,11 @@ class ForwardCache:
         stored = self._entries.get(key)
         if stored is not None:
             self.stats.hits += 1
-            self._entries.move_to_end(key)
             return stored.clone()
         self.stats.misses += 1
         out = inner(*args, **kwargs)
         if isinstance(out, torch.Tensor):
-            self._store(key, out.detach().clone())
+            self._entries.put(key, out.detach().clone(), out.element_size() * out.numel())
         return out
 
     def _key(self, module: nn.Module, args: tuple, kwargs: dict) -> bytes | None:
@@ -254,17 +269,6 @@ class ForwardCache:
         if last is None or last[0]() is not module or last[1] != state:
             self._digest = last = (weakref.ref(module), state, _model_digest(module))
         return last[2]
-
-    def _store(self, key: bytes, out: torch.Tensor) -> None:
-        nbytes = out.element_size() * out.numel()
-        if nbytes > self.max_bytes:
-            return
-        self._entries[key] = out
-        self._bytes += nbytes
-        while self._bytes > self.max_bytes:
-            _, old = self._entries.popitem(last=False)
-            self._bytes -= old.element_size() * old.numel()
-            self.stats.evictions += 1
 
 
 # --- random states ------------------------------------------------------------------------------------
