@@ -424,6 +424,39 @@ def test_png_fits_the_report_screen(tmp_path, size, expected):
     assert_pdf(tmp_path / "f.pdf")
 
 
+@pytest.mark.parametrize("size", [(4.0, 3.0), (6.0, 30.0), (40.0, 5.0)])
+def test_png_is_the_tight_crop_savefig_makes(tmp_path, size):
+    """save_figure crops its PNG to the box it measured itself (one layout pass fewer): pixel for pixel the
+    image ``savefig(bbox_inches="tight")`` renders at the same resolution, with artists outside the axes
+    (a legend beside them, a figure title) and an image axes whose aspect moves it; a box off by a pixel
+    changes the size or shifts every line."""
+    import io
+
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from xaibench.figures.common import PAD_INCHES, screen_dpi
+
+    def draw() -> Figure:
+        fig = Figure(figsize=size)
+        left, right = fig.subplots(1, 2)
+        left.imshow(np.arange(64.0).reshape(8, 8), interpolation="nearest")
+        right.plot([0, 1, 2], [2, 0, 1], label="a line whose label sticks out")
+        right.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        fig.suptitle("a title above the axes")
+        return fig
+
+    save_figure(draw(), tmp_path / "f.png", dpi=150)
+    fig = draw()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=screen_dpi(fig, 150), bbox_inches="tight", pad_inches=PAD_INCHES)
+    quantised = Image.open(buffer).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT, dither=0)
+    expected = np.asarray(quantised.convert("RGB"))
+    written = np.asarray(Image.open(tmp_path / "f.png").convert("RGB"))
+    assert written.shape == expected.shape
+    np.testing.assert_array_equal(written, expected)
+
+
 def test_import_does_not_pull_heavy_libraries(heavy_imports):
     assert heavy_imports("xaibench.figures", ("torch", "captum", "quantus", "seaborn")) == []
 

@@ -36,6 +36,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import Bbox
 
 from xaibench.figures.names import CONTROL_METHODS, all_method_labels, method_label, registry_method
 from xaibench.io import atomic_path
@@ -77,46 +78,81 @@ PAD_INCHES = 0.05
 
 def screen_dpi(fig: Figure, dpi: float, screen_px: tuple[int, int] = SCREEN_PX) -> float:
     """``dpi``, or less where the figure's tight bounding box (as ``savefig(bbox_inches="tight")`` crops it)
-    would exceed ``screen_px`` pixels at ``dpi``. Text and layout scale a little differently from the
-    rest with the resolution, so the box is measured again at the lowered resolution (up to 4 times). A figure
-    whose own size at ``dpi`` is under 90 % of ``screen_px`` keeps ``dpi`` unmeasured (a layout pass saved: a
-    tight box outgrows its figure only by artists drawn outside it, such as a legend beside the axes)."""
+    would exceed ``screen_px`` pixels at ``dpi`` (see :func:`screen_layout`)."""
+    return screen_layout(fig, dpi, screen_px, box=False)[0]
+
+
+def screen_layout(
+    fig: Figure, dpi: float, screen_px: tuple[int, int] = SCREEN_PX, box: bool = True
+) -> tuple[float, Bbox | None]:
+    """The PNG's resolution and its crop: ``dpi``, or less where the figure's tight bounding box would exceed
+    ``screen_px`` pixels at ``dpi``; and that box at the resolution, padded by :data:`PAD_INCHES` (inches,
+    what ``savefig(bbox_inches="tight", pad_inches=PAD_INCHES)`` would crop to at that resolution).
+
+    Text and layout scale a little differently from the rest with the resolution, so the box is measured
+    again at the lowered resolution (up to 4 times). A figure whose own size at ``dpi`` is under 90 % of
+    ``screen_px`` keeps ``dpi`` (a tight box outgrows its figure only by artists drawn outside it, such as a
+    legend beside the axes), and with ``box=False`` is not measured at all (the box is then None). Each
+    measurement is one layout pass (a draw without rendering); passing the box to ``savefig`` saves it the
+    layout pass of its own that ``bbox_inches="tight"`` costs.
+    """
     width, height = fig.get_size_inches() * dpi
-    if width <= 0.9 * screen_px[0] and height <= 0.9 * screen_px[1]:
-        return float(dpi)
+    fits = width <= 0.9 * screen_px[0] and height <= 0.9 * screen_px[1]
+    resolution = float(dpi)
+    if fits and not box:
+        return resolution, None
+    for _ in range(4):
+        tight = _tight_box(fig, resolution)
+        if fits:
+            return resolution, tight
+        fitted = min(float(dpi), (screen_px[0] - 2) / tight.width, (screen_px[1] - 2) / tight.height)
+        if fitted >= resolution:
+            return resolution, tight
+        resolution = 0.995 * fitted
+    return resolution, _tight_box(fig, resolution)
+
+
+def _tight_box(fig: Figure, resolution: float) -> Bbox:
+    """The figure's tight bounding box at ``resolution`` (its layout done at that resolution by the Agg
+    renderer, as ``savefig`` does for a PNG), padded by :data:`PAD_INCHES`; inches."""
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
-    original, resolution = fig.dpi, float(dpi)
+    original = fig.dpi
     try:
-        for _ in range(4):
-            fig.set_dpi(resolution)
-            fig.draw_without_rendering()  # runs the layout engine, as savefig's own tight-box pass does
-            box = fig.get_tightbbox(canvas.get_renderer())
-            width, height = box.width + 2 * PAD_INCHES, box.height + 2 * PAD_INCHES
-            fitted = min(float(dpi), (screen_px[0] - 2) / width, (screen_px[1] - 2) / height)
-            if fitted >= resolution:
-                break
-            resolution = 0.995 * fitted
+        fig.set_dpi(resolution)
+        fig.draw_without_rendering()  # runs the layout engine, as savefig's own tight-box pass does
+        return fig.get_tightbbox(canvas.get_renderer()).padded(PAD_INCHES)
     finally:
         fig.set_dpi(original)
-    return resolution
 
 
 def save_figure(fig: Figure, png_path: PathLike, pdf_path: PathLike | None = None, dpi: int = 150) -> None:
     """Write ``fig`` as PNG (and PDF when ``pdf_path`` is given) atomically, then close it.
 
     The PNG is the screen copy (the report's): at ``dpi``, or lower so that it fits :data:`SCREEN_PX`
-    (:func:`screen_dpi`), in :data:`PNG_COLOURS` colours (median cut, no dithering: a third of the bytes of
+    (:func:`screen_layout`), in :data:`PNG_COLOURS` colours (median cut, no dithering: a third of the bytes of
     full colour; matplotlib's colormaps have 256 entries themselves; Pillow's fast octree would leave a grey
     image 16 levels). The PDF is the print copy: vector, its raster parts at ``dpi`` in full colour.
     Metadata that changes between runs (creation date, software version) is left out so that reruns give
     identical files for identical inputs.
+
+    A figure without a layout engine is laid out once for its PNG: the box :func:`screen_layout` measured
+    is the crop (``savefig`` with ``bbox_inches="tight"`` would lay it out again to find the same box).
+    A layout engine moves artists on every draw, so such a figure is cropped by ``savefig`` itself.
     """
     from PIL import Image
 
     try:
         buffer = io.BytesIO()
-        resolution = screen_dpi(fig, dpi)
-        fig.savefig(buffer, format="png", dpi=resolution, bbox_inches="tight", pad_inches=PAD_INCHES)
+        engine = fig.get_layout_engine()
+        resolution, box = screen_layout(fig, dpi, box=engine is None)
+        fig.savefig(  # an intermediate PNG, read back at once: stored, not compressed
+            buffer,
+            format="png",
+            dpi=resolution,
+            bbox_inches=box if engine is None else "tight",
+            pad_inches=PAD_INCHES,
+            pil_kwargs={"compress_level": 0},
+        )
         with Image.open(buffer) as image:
             screen = image.convert("RGB").quantize(
                 PNG_COLOURS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
