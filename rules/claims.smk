@@ -7,6 +7,7 @@ rule claims:
     input:
         **claims_inputs(),
     output:
+        **pdf_output("results/figures/claims.pdf"),
         claims=report(
             "results/tables/claims.tsv",
             caption="../report/claims.rst",
@@ -17,7 +18,6 @@ rule claims:
             caption="../report/claims_figure.rst",
             category="Claims",
         ),
-        pdf="results/figures/claims.pdf",
     log:
         "logs/claims.log",
     benchmark:
@@ -52,6 +52,7 @@ rule object_parts:
     input:
         part_files,
     output:
+        **pdf_output("results/figures/object_parts/{dataset}/{model}/parts.pdf"),
         zones="results/claims/parts/{dataset}/{model}/zones.tsv",
         objects="results/claims/parts/{dataset}/{model}/objects.tsv",
         summary=report(
@@ -74,7 +75,6 @@ rule object_parts:
                 "figure": "object parts",
             },
         ),
-        pdf="results/figures/object_parts/{dataset}/{model}/parts.pdf",
     log:
         "logs/claims/parts/{dataset}/{model}.log",
     benchmark:
@@ -164,6 +164,9 @@ rule class_regions:
         data=first_data,
         weights=first_weights,
     output:
+        **pdf_output(
+            "results/figures/class_regions/{dataset}/{model}/class_regions.pdf"
+        ),
         table=report(
             "results/claims/class_regions/{dataset}/{model}/regions.tsv",
             caption="../report/class_regions_table.rst",
@@ -184,7 +187,6 @@ rule class_regions:
                 "figure": "class regions",
             },
         ),
-        pdf="results/figures/class_regions/{dataset}/{model}/class_regions.pdf",
     log:
         "logs/claims/class_regions/{dataset}/{model}.log",
     benchmark:

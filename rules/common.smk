@@ -55,6 +55,13 @@ VIEWS_ON = [
     for name in VIEWS
     if name in config["views"] and config["views"][name]["enabled"]
 ]
+# the files of every figure: the PNG (the report's copy), and a PDF beside it where figures.pdf asks for one
+FIGURE_FORMATS = ("png", "pdf") if config["figures"]["pdf"] else ("png",)
+
+
+def pdf_output(path):
+    """A rule's ``pdf`` output (``path``) where figures.pdf asks for PDFs, else none: ``**pdf_output(...)``."""
+    return {"pdf": path} if "pdf" in FIGURE_FORMATS else {}
 
 
 def _check_references(key, names, known, what):
@@ -371,7 +378,7 @@ def curve_files(wildcards):
 
 def curve_figures():
     """The named outputs of figure_faithfulness_curves (one job per pair draws every curve metric):
-    ``<metric>_png`` (in the report) and ``<metric>_pdf``."""
+    ``<metric>_png`` (in the report) and ``<metric>_pdf`` (with figures.pdf)."""
     outputs = {}
     for metric in config["figures"]["curve_metrics"]:
         figure = f"results/figures/faithfulness/{{dataset}}/{{model}}/{metric}"
@@ -382,7 +389,8 @@ def curve_figures():
             subcategory="Faithfulness curves",
             labels={"dataset": "{dataset}", "model": "{model}", "metric": metric},
         )
-        outputs[f"{metric}_pdf"] = f"{figure}.pdf"
+        if "pdf" in FIGURE_FORMATS:
+            outputs[f"{metric}_pdf"] = f"{figure}.pdf"
     return outputs
 
 
@@ -433,19 +441,19 @@ def final_targets():
         "results/figures/faithfulness/{pair}/{metric}.{ext}",
         pair=all_pairs(),
         metric=config["figures"]["curve_metrics"],
-        ext=("png", "pdf"),
+        ext=FIGURE_FORMATS,
     )
     first_runs = [
         f"{d}/{m}/seed{r}" for d, m, r in runs() if r == replicates(d)[0]
     ]  # ONNX export checks the first replicate's model
-    figures = expand("results/figures/training_curves.{ext}", ext=("png", "pdf"))
+    figures = expand("results/figures/training_curves.{ext}", ext=FIGURE_FORMATS)
     # one figure per (dataset, model) each, in a folder (one job draws them all)
     figures += ["results/figures/metric_heatmap"]
     figures += ["results/figures/explanation_grid"] if image_pairs() else []
     figures += expand(
         "results/figures/attributions/{pair}.{ext}",
         pair=profile_pairs(),
-        ext=("png", "pdf"),
+        ext=FIGURE_FORMATS,
     )
     tables = expand(
         "results/tables/{name}.tsv",
@@ -469,7 +477,7 @@ def final_targets():
         "results/figures/critical_differences",
         "results/figures/forest",
     ]  # every pair's figures in a folder each (rules figure_method_ranks, figure_forest)
-    agreement = expand("results/figures/metric_agreement.{ext}", ext=("png", "pdf"))
+    agreement = expand("results/figures/metric_agreement.{ext}", ext=FIGURE_FORMATS)
     provenance = ["results/provenance.json"]
     meta = ["results/tables/meta_evaluation.tsv"] if meta_evaluation_files() else []
     claims = ["results/tables/claims.tsv", "results/figures/claims.png"]
@@ -477,7 +485,7 @@ def final_targets():
     claims += expand(
         "results/figures/object_parts/{pair}/parts.{ext}",
         pair=part_pairs(),
-        ext=("png", "pdf"),
+        ext=FIGURE_FORMATS,
     )
     return (
         figures
@@ -543,7 +551,7 @@ def view_settings(view):
 
 def view_outputs(view):
     """The named outputs of view_<view>: ``arrays``, one per table, and per figure ``<figure>_png`` (in the
-    report) and ``<figure>_pdf``."""
+    report) and ``<figure>_pdf`` (with figures.pdf)."""
     spec = VIEWS.get(view)
     folder = f"results/views/{view}/{{dataset}}/{{model}}"
     outputs = {"arrays": f"{folder}/{spec.arrays}"} if spec.arrays else {}
@@ -558,7 +566,8 @@ def view_outputs(view):
             subcategory=spec.title,
             labels=labels | ({"figure": figure} if len(spec.figures) > 1 else {}),
         )
-        outputs[f"{figure}_pdf"] = f"{figures}.pdf"
+        if "pdf" in FIGURE_FORMATS:
+            outputs[f"{figure}_pdf"] = f"{figures}.pdf"
     return outputs
 
 
@@ -638,7 +647,7 @@ def sweep_targets():
     return expand(
         "results/figures/sweep_{sweep}.{ext}",
         sweep=config["sweeps"],
-        ext=("png", "pdf"),
+        ext=FIGURE_FORMATS,
     ) + expand("results/tables/sweeps/{sweep}.tsv", sweep=config["sweeps"])
 
 

@@ -31,6 +31,7 @@ rule figure_explanation_grid:
         n_samples=config["figures"]["grid_samples"],
         data=GRID_DATA,
         explanations=GRID_EXPLANATIONS,
+        pdf="pdf" in FIGURE_FORMATS,
     script:
         "../scripts/figure_explanation_grid.py"
 
@@ -40,6 +41,7 @@ rule figure_attributions:
         data=first_data,
         explanations=attribution_explanation_files,
     output:
+        **pdf_output("results/figures/attributions/{dataset}/{model}.pdf"),
         png=report(
             "results/figures/attributions/{dataset}/{model}.png",
             caption="../report/attributions.rst",
@@ -47,7 +49,6 @@ rule figure_attributions:
             subcategory="Explanations",
             labels={"dataset": "{dataset}", "model": "{model}"},
         ),
-        pdf="results/figures/attributions/{dataset}/{model}.pdf",
     log:
         "logs/figures/attributions/{dataset}/{model}.log",
     benchmark:
@@ -98,6 +99,7 @@ rule figure_metric_heatmap:
         method_specs={m: method_entry(m) for m in METHODS},
         metric_specs=metric_specs,
         random=CONTROLS.get("random", ""),
+        pdf="pdf" in FIGURE_FORMATS,
     script:
         "../scripts/figure_metric_heatmap.py"
 
@@ -134,13 +136,13 @@ rule figure_training_curves:
     input:
         histories=paths(HISTORIES),
     output:
+        **pdf_output("results/figures/training_curves.pdf"),
         png=report(
             "results/figures/training_curves.png",
             caption="../report/training_curves.rst",
             category="Figures",
             subcategory="Training",
         ),
-        pdf="results/figures/training_curves.pdf",
     log:
         "logs/figures/training_curves.log",
     benchmark:

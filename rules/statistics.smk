@@ -64,6 +64,7 @@ rule figure_method_ranks:
     params:
         alpha=config["statistics"]["alpha"],
         method_specs={m: method_entry(m) for m in METHODS},
+        pdf="pdf" in FIGURE_FORMATS,
     script:
         "../scripts/figure_method_ranks.py"
 
@@ -98,6 +99,7 @@ rule figure_forest:
     params:
         method_specs={m: method_entry(m) for m in METHODS},
         metric_specs=metric_specs,
+        pdf="pdf" in FIGURE_FORMATS,
     script:
         "../scripts/figure_forest.py"
 
@@ -106,13 +108,13 @@ rule figure_metric_agreement:
     input:
         agreement="results/tables/metric_agreement.tsv",
     output:
+        **pdf_output("results/figures/metric_agreement.pdf"),
         png=report(
             "results/figures/metric_agreement.png",
             caption="../report/metric_agreement.rst",
             category="Figures",
             subcategory="Metrics",
         ),
-        pdf="results/figures/metric_agreement.pdf",
     log:
         "logs/figures/metric_agreement.log",
     benchmark:

@@ -31,6 +31,7 @@ rule sweep:
         levels=sweep_level_files,
         accuracy=sweep_accuracy_files,
     output:
+        **pdf_output("results/figures/sweep_{sweep}.pdf"),
         summary=report(
             "results/tables/sweeps/{sweep}.tsv",
             caption="../report/sweep_table.rst",
@@ -43,7 +44,6 @@ rule sweep:
             category="Difficulty sweeps",
             labels={"sweep": "{sweep}", "figure": "sweep"},
         ),
-        pdf="results/figures/sweep_{sweep}.pdf",
     log:
         "logs/sweeps/{sweep}.log",
     benchmark:

@@ -33,6 +33,6 @@ with job_log(snakemake.log[0]) as log:
     )
     claims = evaluate_claims(context)
     save_table(out.claims, claims)
-    plot_claims(claims, out.png, out.pdf)
+    plot_claims(claims, out.png, out.get("pdf"))
     for row in claims.itertuples():
         log.info("%s %s/%s: %s (%s)", row.claim, row.dataset, row.model, row.verdict, row.detail)

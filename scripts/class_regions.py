@@ -38,5 +38,6 @@ with job_log(snakemake.log[0]) as log:
     intervals = method_intervals(summary, seed=int(params.seed), n_boot=int(params.n_boot))
     title = f"Class discrimination on two-class composites: {wildcards.dataset}, {wildcards.model}"
     out = snakemake.output
-    plot_class_regions(composite, maps, intervals, summary, dataset.class_names, title, out.png, out.pdf)
+    names = dataset.class_names
+    plot_class_regions(composite, maps, intervals, summary, names, title, out.png, out.get("pdf"))
     log.info("discrimination per method (mean, 95%% CI):\n%s", intervals)

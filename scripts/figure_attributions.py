@@ -30,7 +30,7 @@ with job_log(snakemake.log[0]) as log:
             {method: values[:n] for method, values in maps.items()},
             [names[i] for i in first["labels"][:n]],
             [names[i] for i in first["predictions"][:n]],
-            title, out.png, out.pdf,
+            title, out.png, out.get("pdf"),
             masks=None if dataset.masks is None else dataset.masks[index[:n]],
             method_specs=params.method_specs,
             channel_names=dataset.feature_names,
@@ -40,6 +40,12 @@ with job_log(snakemake.log[0]) as log:
         informative = None if dataset.masks is None else dataset.masks[index].reshape(len(index), -1).any(0)
         title += f", mean over {len(index)} test samples"
         plot_table_attributions(
-            maps, features, title, out.png, out.pdf, informative=informative, method_specs=params.method_specs
+            maps,
+            features,
+            title,
+            out.png,
+            out.get("pdf"),
+            informative=informative,
+            method_specs=params.method_specs,
         )
     log.info("drew %d methods of %s", len(maps), dataset.modality)

@@ -1,5 +1,6 @@
 """Rule figure_explanation_grid: Brodzicki et al.'s Fig. 1 (input | Grad-CAM | LIME | Occlusion | ...) for
-every image (dataset, model), one figure each in the output folder ({dataset}/{model}.png and .pdf)."""
+every image (dataset, model), one figure each in the output folder ({dataset}/{model}.png; a .pdf beside it
+with figures.pdf)."""
 
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,9 @@ with job_log(snakemake.log[0]):
             folder = Path(snakemake.output.figures) / dataset
             folder.mkdir(parents=True, exist_ok=True)
             plot_explanation_grid(
-                panels, params.methods, folder / f"{model}.png", folder / f"{model}.pdf",
+                panels,
+                params.methods,
+                folder / f"{model}.png",
+                folder / f"{model}.pdf" if params.pdf else None,
                 method_specs=params.method_specs,
-            )  # fmt: skip
+            )

@@ -29,7 +29,7 @@ with job_log(snakemake.log[0]) as log:
         plot_faithfulness_curves(
             curves,
             snakemake.output[f"{metric}_png"],
-            snakemake.output[f"{metric}_pdf"],
+            snakemake.output.get(f"{metric}_pdf"),
             title=f"{metric_entry_label(metric, params.metric_specs[metric])}: {w.dataset} / {w.model}",
             ylabel=METRICS.get(params.registry_metrics[metric]).curve_label,
             method_specs=params.method_specs,

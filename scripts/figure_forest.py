@@ -1,7 +1,8 @@
 """Rule figure_forest: forest plots, one per (dataset, model, metric category) in the output folder
-({dataset}/{model}/{category}.png and .pdf, the category in lower case): each of the category's metrics, every
-method's mean with its 95 % CI against the random control's band. One figure per category keeps each whole and
-legible on a screen (26 metrics of 25 methods in one figure were 2.3 times taller than a screen)."""
+({dataset}/{model}/{category}.png, the category in lower case; a .pdf beside it with figures.pdf): each of the
+category's metrics, every method's mean with its 95 % CI against the random control's band. One figure per
+category keeps each whole and legible on a screen (26 metrics of 25 methods in one figure were 2.3 times
+taller than a screen)."""
 
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ with job_log(snakemake.log[0]):
         for category, part in categories:
             plot_forest(
                 part,
-                *pair_figure_paths(snakemake.output.forest, dataset, model, category),
+                *pair_figure_paths(snakemake.output.forest, dataset, model, category, params.pdf),
                 title=f"{dataset} / {model}, {category}: method means, 95 % CIs, against the random control",
                 method_specs=params.method_specs,
                 metric_specs=params.metric_specs,  # controls: the registry's random (the band) and sobel

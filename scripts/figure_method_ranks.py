@@ -1,7 +1,8 @@
 """Rule figure_method_ranks: every (dataset, model)'s methods compared per metric category, one figure each in
-the output folder ({dataset}/{model}/{category}.png and .pdf, the category in lower case): the methods' mean
-ranks over the category's metrics, those a Nemenyi post-hoc test cannot tell apart joined by bars. One figure
-per category keeps each whole and legible on a screen (rule figure_forest draws the means and CIs)."""
+the output folder ({dataset}/{model}/{category}.png, the category in lower case; a .pdf beside it with
+figures.pdf): the methods' mean ranks over the category's metrics, those a Nemenyi post-hoc test cannot tell
+apart joined by bars. One figure per category keeps each whole and legible on a screen (rule figure_forest
+draws the means and CIs)."""
 
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,7 @@ with job_log(snakemake.log[0]) as log:
             title = f"{metrics}, {len(ranks.matrix)} images; Friedman p = {ranks.p_value:.2g}"
             plot_critical_differences(
                 [RankPanel(title, ranks.mean_rank.to_dict(), ranks.p_values)],
-                *pair_figure_paths(out.critical_differences, dataset, model, category),
+                *pair_figure_paths(out.critical_differences, dataset, model, category, params.pdf),
                 title=f"{dataset} / {model}, {category}: mean rank of each method",
                 alpha=params.alpha,
                 method_specs=params.method_specs,

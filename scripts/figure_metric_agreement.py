@@ -19,7 +19,7 @@ with job_log(snakemake.log[0]):
     plot_metric_agreement(
         {f"{d} / {m}": agreement_matrix(agreement, d, m) for d, m in pairs},
         snakemake.output.png,
-        snakemake.output.pdf,
+        snakemake.output.get("pdf"),
         title="Agreement between metrics: Kendall's τ of their method rankings",
         categories=categories,
         metric_specs=snakemake.params.metric_specs,

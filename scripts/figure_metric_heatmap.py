@@ -1,5 +1,5 @@
 """Rule figure_metric_heatmap: method x metric heatmap of normalised scores (1 = best), one figure per
-(dataset, model) in the output folder ({dataset}/{model}.png and .pdf)."""
+(dataset, model) in the output folder ({dataset}/{model}.png, and .pdf with figures.pdf)."""
 
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +24,7 @@ with job_log(snakemake.log[0]):
         plot_metric_heatmap(
             pair,
             folder / f"{model}.png",
-            folder / f"{model}.pdf",
+            folder / f"{model}.pdf" if snakemake.params.pdf else None,
             title=f"Quantus scores: {dataset} / {model}",
             method_specs=snakemake.params.method_specs,
             metric_specs=snakemake.params.metric_specs,

@@ -13,6 +13,6 @@ with job_log(snakemake.log[0]):
     plot_training_curves(
         load_histories(snakemake.params.histories),
         snakemake.output.png,
-        snakemake.output.pdf,
+        snakemake.output.get("pdf"),
         title="Training",
     )

@@ -31,7 +31,7 @@ with job_log(snakemake.log[0]) as log:
         summary,
         f"Relevance per part of the object: {wildcards.dataset} / {wildcards.model}",
         out.png,
-        out.pdf,
+        out.get("pdf"),
     )
     ratios = summary[summary["statistic"] == "enrichment_ratio"]
     for row in ratios.itertuples():

@@ -18,4 +18,4 @@ with job_log(snakemake.log[0]):
     summary = summarise_sweep(scores, accuracy, n_boot=params.n_boot, seed=params.seed)
     save_table(out.summary, summary)
     title = f"Difficulty sweep {snakemake.wildcards.sweep}: {params.param}"
-    plot_sweep(summary, accuracy, params.param, title, out.png, out.pdf)
+    plot_sweep(summary, accuracy, params.param, title, out.png, out.get("pdf"))

@@ -88,6 +88,18 @@ def test_dry_run_has_one_job_per_dataset_model_and_group_of_methods(name, tmp_pa
         assert counts.get(f"view_{view}", 0) == (images if config.get("views_per_job", 1) == 1 else 0)
     assert counts.get("views", 0) == (images if config.get("views_per_job", 1) == "all" else 0)
     assert counts.get("figure_attributions", 0) == pairs - images
+    # every figure file a job declares is a PNG, with a PDF beside it exactly where figures.pdf asks for PDFs
+    # (the schema's default: yes; config.yaml and test.yaml: no; paper.yaml: yes)
+    declared = [
+        path
+        for line in out.stdout.splitlines()
+        if line.strip().startswith("output:")
+        for path in line.split(":", 1)[1].strip().split(", ")
+    ]
+    pngs = {path.removesuffix(".png") for path in declared if path.endswith(".png")}
+    pdfs = {path.removesuffix(".pdf") for path in declared if path.endswith(".pdf")}
+    assert len(pngs) > 10 and pdfs == (pngs if config["figures"].get("pdf", True) else set())
+    assert config["figures"].get("pdf", True) == (name == "paper.yaml")
 
 
 def test_minimal_config_runs_the_chain_without_views(tmp_path):

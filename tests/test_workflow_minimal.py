@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -109,6 +110,13 @@ def test_minimal_config_runs_end_to_end(minimal_run):
         f"object_parts/{pair}/parts.png",
         "claims.png",
     }
+    # figures.pdf defaults to true: a PDF (a real one, one page) beside every PNG, in the folder outputs too
+    assert "pdf" not in config.get("figures", {})
+    pdfs = {p.relative_to(folder / "results/figures").as_posix() for p in folder.rglob("*.pdf")}
+    assert pdfs == {figure.removesuffix(".png") + ".pdf" for figure in figures}
+    for pdf in pdfs:
+        text = (folder / "results/figures" / pdf).read_bytes()
+        assert text.startswith(b"%PDF-") and len(re.findall(rb"/Type /Page\b", text)) == 1, pdf
     assert not (folder / "results/views").exists()
 
 

@@ -169,12 +169,15 @@ def save_figure(fig: Figure, png_path: PathLike, pdf_path: PathLike | None = Non
         _close(fig)
 
 
-def pair_figure_paths(folder: PathLike, dataset: str, model: str, name: str) -> tuple[str, str]:
-    """``folder/dataset/model/name.png`` and ``.pdf`` (``name`` in lower case), their folder made: the layout
-    of a rule that draws one figure per (dataset, model, ``name``) into a folder output."""
+def pair_figure_paths(
+    folder: PathLike, dataset: str, model: str, name: str, pdf: bool = True
+) -> tuple[str, str | None]:
+    """``folder/dataset/model/name.png`` and ``.pdf`` (``name`` in lower case; None without ``pdf``), their
+    folder made: the layout of a rule that draws one figure per (dataset, model, ``name``) into a folder
+    output."""
     stem = os.path.join(folder, dataset, model, name.lower())
     os.makedirs(os.path.dirname(stem), exist_ok=True)
-    return f"{stem}.png", f"{stem}.pdf"
+    return f"{stem}.png", f"{stem}.pdf" if pdf else None
 
 
 def _close(fig: Figure) -> None:

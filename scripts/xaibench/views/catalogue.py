@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 def _plot_arrays(function: str) -> Figure:
     """The figure ``xaibench.figures.<function>(arrays, title, png, pdf)`` draws from the arrays alone."""
 
-    def draw(out: ViewOutput, title: str, png: str, pdf: str) -> None:
+    def draw(out: ViewOutput, title: str, png: str, pdf: str | None) -> None:
         from xaibench import figures
 
         getattr(figures, function)(out.arrays, title, png, pdf)
@@ -67,7 +67,7 @@ def activation_maps(pair: Pair, settings: dict[str, Any], seed: int) -> ViewOutp
     return ViewOutput(tables={"table": view.activation_table(result)}, arrays=result, note=note)
 
 
-def _draw_max_activating(out: ViewOutput, title: str, png: str, pdf: str) -> None:
+def _draw_max_activating(out: ViewOutput, title: str, png: str, pdf: str | None) -> None:
     from xaibench.figures import plot_max_activating
 
     plot_max_activating(out.tables["table"], out.extra["images"], out.extra["info"], title, png, pdf)
@@ -109,7 +109,7 @@ def guided_gradcam_composite(pair: Pair, settings: dict[str, Any], seed: int) ->
 # ---- views of what the model has learnt
 
 
-def _draw_feature_visualisation(out: ViewOutput, title: str, png: str, pdf: str) -> None:
+def _draw_feature_visualisation(out: ViewOutput, title: str, png: str, pdf: str | None) -> None:
     from xaibench.figures import plot_feature_visualisation
 
     result, extra = out.extra["result"], out.extra
@@ -138,7 +138,7 @@ def feature_visualisation(pair: Pair, settings: dict[str, Any], seed: int) -> Vi
     return ViewOutput(tables={"table": out["table"]}, arrays=out["arrays"], extra=extra, note=note)
 
 
-def _draw_embeddings(out: ViewOutput, title: str, png: str, pdf: str) -> None:
+def _draw_embeddings(out: ViewOutput, title: str, png: str, pdf: str | None) -> None:
     from xaibench.figures import plot_embeddings
 
     summary, settings = out.extra["summary"], out.extra["settings"]
@@ -179,7 +179,7 @@ def _adversarial(out: ViewOutput) -> dict[str, Any]:
     return {**out.tables, "arrays": out.arrays, **out.extra}
 
 
-def _draw_adversarial_heatmaps(out: ViewOutput, title: str, png: str, pdf: str) -> None:
+def _draw_adversarial_heatmaps(out: ViewOutput, title: str, png: str, pdf: str | None) -> None:
     from xaibench.figures import plot_adversarial_heatmaps
     from xaibench.views.adversarial import heatmap_rows
 
@@ -191,7 +191,7 @@ def _draw_adversarial_heatmaps(out: ViewOutput, title: str, png: str, pdf: str) 
     )  # fmt: skip
 
 
-def _draw_adversarial_similarity(out: ViewOutput, title: str, png: str, pdf: str) -> None:
+def _draw_adversarial_similarity(out: ViewOutput, title: str, png: str, pdf: str | None) -> None:
     from xaibench.figures import plot_adversarial_similarity
 
     settings = out.extra["settings"]
@@ -201,7 +201,7 @@ def _draw_adversarial_similarity(out: ViewOutput, title: str, png: str, pdf: str
     )
 
 
-def _draw_maximisation(out: ViewOutput, title: str, png: str, pdf: str) -> None:
+def _draw_maximisation(out: ViewOutput, title: str, png: str, pdf: str | None) -> None:
     from xaibench.figures import plot_maximisation
 
     arrays, extra = out.arrays, out.extra
@@ -249,7 +249,7 @@ def adversarial(pair: Pair, settings: dict[str, Any], seed: int) -> ViewOutput:
     return ViewOutput(tables=tables, arrays=out["arrays"], extra=extra, note=f"seconds: {out['seconds']}")
 
 
-def _draw_fgsm_growth(out: ViewOutput, title: str, png: str, pdf: str) -> None:
+def _draw_fgsm_growth(out: ViewOutput, title: str, png: str, pdf: str | None) -> None:
     from xaibench.figures import plot_fgsm_growth
 
     plot_fgsm_growth(out.arrays, out.tables["trajectory"], out.extra["class_names"], title, png, pdf)
@@ -286,7 +286,7 @@ def _randomisation_summary(table: pd.DataFrame) -> pd.DataFrame:
     return summarise_randomisation(table)
 
 
-def _draw_randomisation_maps(out: ViewOutput, title: str, png: str, pdf: str) -> None:
+def _draw_randomisation_maps(out: ViewOutput, title: str, png: str, pdf: str | None) -> None:
     import numpy as np
 
     from xaibench.figures import plot_randomisation_maps
@@ -306,7 +306,7 @@ def _draw_randomisation_maps(out: ViewOutput, title: str, png: str, pdf: str) ->
     )  # fmt: skip
 
 
-def _draw_randomisation_curves(out: ViewOutput, title: str, png: str, pdf: str) -> None:
+def _draw_randomisation_curves(out: ViewOutput, title: str, png: str, pdf: str | None) -> None:
     from xaibench.figures import plot_randomisation_curves
 
     layers, types = ([str(s) for s in out.arrays[key]] for key in ("layers", "layer_types"))

@@ -36,8 +36,9 @@ def run_view(
     outputs: Mapping[str, str],
 ) -> ViewOutput:
     """Compute view ``name`` on ``pair`` and write its outputs: ``outputs`` maps ``arrays``, each table's
-    output name and ``<figure>_png`` / ``<figure>_pdf`` to paths. ``ids`` (``dataset``, ``model``) name the
-    pair: the first columns of its tables and the title of its figures."""
+    output name and ``<figure>_png`` (and ``<figure>_pdf`` where PDFs are wanted: figures.pdf) to paths.
+    ``ids`` (``dataset``, ``model``) name the pair: the first columns of its tables and the title of its
+    figures."""
     spec = VIEWS.get(name)
     with config_key(f"views.{name}"):
         out = spec.compute(pair, settings, seed)
@@ -51,7 +52,7 @@ def run_view(
         save_table(outputs[key], out.tables[key])
     title = " / ".join(ids.values())
     for figure, draw in spec.figures.items():
-        draw(out, title, outputs[f"{figure}_png"], outputs[f"{figure}_pdf"])
+        draw(out, title, outputs[f"{figure}_png"], outputs.get(f"{figure}_pdf"))
     return out
 
 

@@ -46,8 +46,9 @@ class ViewOutput:
 
 
 Compute = Callable[["Pair", dict[str, Any], int], ViewOutput]
-#: ``figure(output, title, png, pdf)``: draws one figure of an output; ``title`` names the pair.
-Figure = Callable[[ViewOutput, str, str, str], None]
+#: ``figure(output, title, png, pdf)``: draws one figure of an output; ``title`` names the pair; ``pdf`` is
+#: None where no PDF is wanted (figures.pdf).
+Figure = Callable[[ViewOutput, str, str, str | None], None]
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,9 @@ class ViewSpec:
     first of which is gathered over every pair into ``results/tables/views/<name>.tsv`` (through
     ``summarise`` when given); every table gets ``dataset`` and ``model`` columns first, except those in
     ``unlabelled``. ``arrays``: file name of the ``.npz`` (None: none). ``figures``: figure name -> figure
-    function, each written as ``results/figures/<name>/<pair>/<figure>.{png,pdf}``. ``captions``: figure
-    name (and ``"table"``) -> caption file under report/. ``title`` and ``category``: where the figures sit
-    in the report.
+    function, each written as ``results/figures/<name>/<pair>/<figure>.png`` (and ``.pdf``). ``captions``:
+    figure name (and ``"table"``) -> caption file under report/. ``title`` and ``category``: where the
+    figures sit in the report.
     """
 
     name: str
