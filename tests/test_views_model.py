@@ -184,6 +184,24 @@ def test_tsne_and_umap_separate_clusters_deterministically(clusters):
     assert np.isnan(emb.silhouette(points, np.zeros(60, dtype=int)))
 
 
+def test_umap_leaves_torchs_thread_count_as_it_was(clusters):
+    """umap's parallel numba kernels set the OpenMP thread count torch shares to every core (here 2): without
+    the reset, every torch call after an embedding (the rest of this module in the suite: 47 s instead of
+    2.5 s for the adversarial test) ran two threads on cores another process keeps busy."""
+    import numba
+
+    points, _ = clusters
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 3):
+            torch.set_num_threads(threads)
+            emb.umap_2d(points, n_neighbors=10, seed=0)
+            assert torch.get_num_threads() == threads
+        assert numba.config.NUMBA_NUM_THREADS >= 2  # on 2 cores, the leak this test guards against happens
+    finally:
+        torch.set_num_threads(before)
+
+
 # ---- adversarial ----------------------------------------------------------------------------------------
 
 

@@ -124,26 +124,35 @@ def _cached_umap_kernels() -> None:
 def umap_2d(
     features: np.ndarray, *, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0
 ) -> np.ndarray:
-    """Seeded 2D UMAP on an exact kNN graph; ``n_neighbors`` is capped at n - 1."""
+    """Seeded 2D UMAP on an exact kNN graph; ``n_neighbors`` is capped at n - 1.
+
+    umap's parallel numba kernels set the OpenMP thread count that torch shares (to all cores); torch's own
+    count is put back afterwards, so that a job keeps its ``threads:`` (two intra-op threads on a machine
+    whose other core runs another job stall each other: tests/conftest.py measured 20-50x slower)."""
     n = _n_points(features, 3, "UMAP")
     from sklearn.neighbors import NearestNeighbors
 
     k = max(2, min(int(n_neighbors), n - 1))
     dist, idx = NearestNeighbors(n_neighbors=k).fit(features).kneighbors(features)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "n_jobs overridden by random_state", tiny-n spectral warnings
-        import umap
+    threads = torch.get_num_threads()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "n_jobs overridden by random_state", tiny-n spectral warnings
+            import umap
 
-        _cached_umap_kernels()
-        reducer = umap.UMAP(
-            n_neighbors=k,
-            min_dist=min_dist,
-            random_state=seed,
-            n_jobs=1,
-            precomputed_knn=(idx, dist.astype(np.float32), None),
-            init="spectral" if n > k + 1 else "random",
-        )
-        return reducer.fit_transform(features).astype(np.float32)
+            _cached_umap_kernels()
+            reducer = umap.UMAP(
+                n_neighbors=k,
+                min_dist=min_dist,
+                random_state=seed,
+                n_jobs=1,
+                precomputed_knn=(idx, dist.astype(np.float32), None),
+                init="spectral" if n > k + 1 else "random",
+            )
+            return reducer.fit_transform(features).astype(np.float32)
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
 
 
 def silhouette(points: np.ndarray, labels: np.ndarray) -> float:
