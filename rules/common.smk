@@ -56,12 +56,13 @@ VIEWS_ON = [
     if name in config["views"] and config["views"][name]["enabled"]
 ]
 # the files of every figure: the PNG (the report's copy), and a PDF beside it where figures.pdf asks for one
-FIGURE_FORMATS = ("png", "pdf") if config["figures"]["pdf"] else ("png",)
+PDF = config["figures"]["pdf"]
+FIGURE_FORMATS = ("png", "pdf") if PDF else ("png",)
 
 
 def pdf_output(path):
     """A rule's ``pdf`` output (``path``) where figures.pdf asks for PDFs, else none: ``**pdf_output(...)``."""
-    return {"pdf": path} if "pdf" in FIGURE_FORMATS else {}
+    return {"pdf": path} if PDF else {}
 
 
 def _check_references(key, names, known, what):
@@ -389,7 +390,7 @@ def curve_figures():
             subcategory="Faithfulness curves",
             labels={"dataset": "{dataset}", "model": "{model}", "metric": metric},
         )
-        if "pdf" in FIGURE_FORMATS:
+        if PDF:
             outputs[f"{metric}_pdf"] = f"{figure}.pdf"
     return outputs
 
@@ -566,7 +567,7 @@ def view_outputs(view):
             subcategory=spec.title,
             labels=labels | ({"figure": figure} if len(spec.figures) > 1 else {}),
         )
-        if "pdf" in FIGURE_FORMATS:
+        if PDF:
             outputs[f"{figure}_pdf"] = f"{figures}.pdf"
     return outputs
 

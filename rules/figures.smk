@@ -31,7 +31,7 @@ rule figure_explanation_grid:
         n_samples=config["figures"]["grid_samples"],
         data=GRID_DATA,
         explanations=GRID_EXPLANATIONS,
-        pdf="pdf" in FIGURE_FORMATS,
+        pdf=PDF,
     script:
         "../scripts/figure_explanation_grid.py"
 
@@ -99,7 +99,7 @@ rule figure_metric_heatmap:
         method_specs={m: method_entry(m) for m in METHODS},
         metric_specs=metric_specs,
         random=CONTROLS.get("random", ""),
-        pdf="pdf" in FIGURE_FORMATS,
+        pdf=PDF,
     script:
         "../scripts/figure_metric_heatmap.py"
 

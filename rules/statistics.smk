@@ -64,7 +64,7 @@ rule figure_method_ranks:
     params:
         alpha=config["statistics"]["alpha"],
         method_specs={m: method_entry(m) for m in METHODS},
-        pdf="pdf" in FIGURE_FORMATS,
+        pdf=PDF,
     script:
         "../scripts/figure_method_ranks.py"
 
@@ -99,7 +99,7 @@ rule figure_forest:
     params:
         method_specs={m: method_entry(m) for m in METHODS},
         metric_specs=metric_specs,
-        pdf="pdf" in FIGURE_FORMATS,
+        pdf=PDF,
     script:
         "../scripts/figure_forest.py"
 

@@ -435,7 +435,7 @@ def test_png_is_the_tight_crop_savefig_makes(tmp_path, size):
     from matplotlib.figure import Figure
     from PIL import Image
 
-    from xaibench.figures.common import PAD_INCHES, screen_dpi
+    from xaibench.figures.common import PAD_INCHES, screen_layout
 
     def draw() -> Figure:
         fig = Figure(figsize=size)
@@ -449,7 +449,8 @@ def test_png_is_the_tight_crop_savefig_makes(tmp_path, size):
     save_figure(draw(), tmp_path / "f.png", dpi=150)
     fig = draw()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=screen_dpi(fig, 150), bbox_inches="tight", pad_inches=PAD_INCHES)
+    resolution, _ = screen_layout(fig, 150)
+    fig.savefig(buffer, format="png", dpi=resolution, bbox_inches="tight", pad_inches=PAD_INCHES)
     quantised = Image.open(buffer).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT, dither=0)
     expected = np.asarray(quantised.convert("RGB"))
     written = np.asarray(Image.open(tmp_path / "f.png").convert("RGB"))

@@ -76,12 +76,6 @@ PNG_COLOURS = 256
 PAD_INCHES = 0.05
 
 
-def screen_dpi(fig: Figure, dpi: float, screen_px: tuple[int, int] = SCREEN_PX) -> float:
-    """``dpi``, or less where the figure's tight bounding box (as ``savefig(bbox_inches="tight")`` crops it)
-    would exceed ``screen_px`` pixels at ``dpi`` (see :func:`screen_layout`)."""
-    return screen_layout(fig, dpi, screen_px, box=False)[0]
-
-
 def screen_layout(
     fig: Figure, dpi: float, screen_px: tuple[int, int] = SCREEN_PX, box: bool = True
 ) -> tuple[float, Bbox | None]:
