@@ -98,6 +98,9 @@ def test_same_function_and_keys_as_torchvision(arch):
     ours = _build(arch, in_channels=3, num_classes=4, image_size=128).eval()
     reference = getattr(torchvision.models, arch)(weights=None, num_classes=4).eval()
     reference.load_state_dict(ours.state_dict())  # strict: same keys and shapes
+    # build_model stores 4-D weights channels-last (oneDNN's faster NHWC kernels): the same layout here, so
+    # that both run the same kernels and equal logits are exactly equal
+    reference = reference.to(memory_format=torch.channels_last)
     x = torch.rand(1, 3, 32, 32)  # the ImageNet stem: 32x32 -> 1x1 feature maps, cheap
     with torch.no_grad():
         torch.testing.assert_close(ours(x), reference(x), rtol=0, atol=0)

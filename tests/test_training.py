@@ -84,3 +84,35 @@ def test_bad_model_params_are_named():
         build_model("small_cnn", in_channels=1, num_classes=2, image_size=32, depth=3)
     with pytest.raises(KeyError, match="small_cnn"):
         MODELS.get("resnet1000")
+
+
+def test_conv_weights_are_channels_last_and_stay_so_through_training_and_reload(tmp_path, tiny_set):
+    """build_model stores 2-D convolution weights channels-last (oneDNN's faster NHWC kernels; see
+    ``tools/benchmark.py layout``); training, saving and loading keep the layout, and the function is the
+    default layout's up to float rounding. Other weights (1-D convolutions, linear layers) are untouched."""
+
+    def layouts(model):  # strides, not is_contiguous: a one-channel kernel is contiguous in both layouts
+        return {
+            name: p.stride() == p.contiguous(memory_format=torch.channels_last).stride()
+            for name, p in model.named_parameters()
+            if p.ndim == 4
+        }
+
+    model = build_model("small_cnn", in_channels=1, num_classes=2, image_size=32, width=4)
+    assert layouts(model) and all(layouts(model).values())
+    result = _train(tiny_set, 0)
+    path = tmp_path / "model.pt"
+    save_model(str(path), result.model, result.spec)
+    reloaded = load_model(str(path))
+    assert all(layouts(result.model).values()) and all(layouts(reloaded).values())
+    nchw = build_model("small_cnn", in_channels=1, num_classes=2, image_size=32, width=4)
+    nchw.load_state_dict(reloaded.state_dict())
+    nchw = nchw.to(memory_format=torch.contiguous_format).eval()
+    assert not any(v for name, v in layouts(nchw).items() if name != "features.0.weight")  # (1 in-channel)
+    x = torch.from_numpy(tiny_set.images[:16])
+    with torch.no_grad():
+        ours, reference = reloaded(x), nchw(x)
+    spread = reference.abs().max().item()
+    assert spread > 0.1 and (ours - reference).abs().max().item() < 1e-5 * spread
+    series = build_model("cnn1d", in_channels=1, num_classes=2, image_size=64, width=4)
+    assert all(p.is_contiguous() for p in series.parameters())

@@ -8,6 +8,7 @@
     .venv/bin/python tools/benchmark.py report [RUN_DIR] > docs/costs.md   # all of it as a Markdown page
     .venv/bin/python tools/benchmark.py bound [--images 32] [--sizes 32 64] [--out docs/bound.md]
                                                          # each method/metric vs a bound from its passes
+    .venv/bin/python tools/benchmark.py layout [--sizes 32 64]   # small CNN: NCHW vs channels-last weights
 
 ``costs`` turns the ``benchmark:`` files into a cost table: per stage and per method, the number of jobs, the
 summed wall hours, CPU hours (``cpu_time``: user + system time of the job's processes) and GPU hours (wall
@@ -426,6 +427,67 @@ def bound_command(args: argparse.Namespace) -> None:
     )
 
 
+def layout(sizes: list[int], repeats: int = 30) -> pd.DataFrame:
+    """Per-image milliseconds of the default small CNN (width 8, batch 64, one torch thread) with its 4-D
+    weights in the default (NCHW) layout and channels-last (as ``build_model`` stores them): forward without
+    gradients, forward + input gradient, and a training step (forward, cross-entropy, backward, Adam), the
+    best of ``repeats``; and the largest logit difference between the two layouts (same weights)."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from xaibench.models import build_model
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+
+    def best(step: Any) -> float:
+        step()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+        return min(times) / 64 * 1e3
+
+    rows = []
+    try:
+        for size in sizes:
+            torch.manual_seed(0)
+            last = build_model("small_cnn", 1, 2, size, width=8)
+            x, y = torch.rand(64, 1, size, size), torch.randint(0, 2, (64,))
+            logits = {}
+            for name, fmt in (("nchw", torch.contiguous_format), ("channels_last", torch.channels_last)):
+                model = build_model("small_cnn", 1, 2, size, width=8)
+                model.load_state_dict(last.state_dict())
+                model = model.to(memory_format=fmt)
+                optimiser = torch.optim.Adam(model.parameters())
+
+                def forward() -> None:
+                    with torch.no_grad():
+                        model(x)
+
+                def gradient() -> None:
+                    xg = x.clone().requires_grad_(True)
+                    torch.autograd.grad(model(xg)[:, 0].sum(), xg)
+
+                def train_step() -> None:
+                    optimiser.zero_grad()
+                    torch.nn.functional.cross_entropy(model(x), y).backward()
+                    optimiser.step()
+
+                model.eval()
+                with torch.no_grad():
+                    logits[name] = model(x)
+                row = {"size": size, "layout": name, "forward_ms": best(forward), "gradient_ms": best(gradient)}
+                model.train()
+                rows.append({**row, "train_step_ms": best(train_step)})
+            diff = (logits["nchw"] - logits["channels_last"]).abs().max().item()
+            rows[-1]["max_logit_diff"] = rows[-2]["max_logit_diff"] = diff
+    finally:
+        torch.set_num_threads(threads)
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -447,11 +509,16 @@ def main() -> None:
     p_bound.add_argument("--images", type=int, default=32, help="images per size (e.g. 4 for a quick check)")
     p_bound.add_argument("--sizes", type=int, nargs="+", default=[32, 64])
     p_bound.add_argument("--out", default=str(ROOT / "docs" / "bound.md"))
+    p_layout = sub.add_parser("layout", help="small CNN per image: NCHW vs channels-last weights")
+    p_layout.add_argument("--sizes", type=int, nargs="+", default=[32, 64])
+    p_layout.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
     pd.set_option("display.width", 200)
     pd.set_option("display.max_rows", 500)
     if args.command == "bound":
         bound_command(args)
+    elif args.command == "layout":
+        print(layout(args.sizes, args.repeats).to_string(index=False, float_format="%.3g"))
     elif args.command == "imports":
         print(imports(args.repeats).to_string(index=False, float_format="%.2f"))
     elif args.command == "estimate":
