@@ -282,3 +282,11 @@ def test_later_method_replays_every_forward_call_of_a_shared_forward_metric(boun
     )
     total = bound.totals(bound.table([row])).set_index(["size", "what"])
     assert total.loc[(32, "metrics, each later method of a job"), "ours_ms"] == pytest.approx(ms)
+
+
+def test_layout_times_both_layouts_of_the_same_weights(tool):
+    table = tool.layout([16], repeats=2)
+    assert list(table["layout"]) == ["nchw", "channels_last"]
+    assert (table[["forward_ms", "gradient_ms", "train_step_ms"]] > 0).all().all()
+    # the same weights in both layouts: logits equal to float rounding (a weight mix-up moves them by ~0.1)
+    assert (table["max_logit_diff"] < 1e-5).all()

@@ -427,18 +427,25 @@ def bound_command(args: argparse.Namespace) -> None:
     )
 
 
-def layout(sizes: list[int], repeats: int = 30) -> pd.DataFrame:
-    """Per-image milliseconds of the default small CNN (width 8, batch 64, one torch thread) with its 4-D
-    weights in the default (NCHW) layout and channels-last (as ``build_model`` stores them): forward without
-    gradients, forward + input gradient, and a training step (forward, cross-entropy, backward, Adam), the
-    best of ``repeats``; and the largest logit difference between the two layouts (same weights)."""
+def _layout_times(model: Any, x: Any, y: Any, repeats: int) -> dict[str, float]:
+    """Best per-image milliseconds of ``model`` on batch ``x``: forward without gradients, forward + input
+    gradient (eval mode), and a training step (forward, cross-entropy, backward, Adam; train mode)."""
     import torch
 
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from xaibench.models import build_model
+    optimiser = torch.optim.Adam(model.parameters())
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    def forward() -> None:
+        with torch.no_grad():
+            model(x)
+
+    def gradient() -> None:
+        xg = x.clone().requires_grad_(True)
+        torch.autograd.grad(model(xg)[:, 0].sum(), xg)
+
+    def train_step() -> None:
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        optimiser.step()
 
     def best(step: Any) -> float:
         step()
@@ -447,40 +454,41 @@ def layout(sizes: list[int], repeats: int = 30) -> pd.DataFrame:
             start = time.perf_counter()
             step()
             times.append(time.perf_counter() - start)
-        return min(times) / 64 * 1e3
+        return min(times) / len(x) * 1e3
 
+    model.eval()
+    times = {"forward_ms": best(forward), "gradient_ms": best(gradient)}
+    model.train()
+    times["train_step_ms"] = best(train_step)
+    return times
+
+
+def layout(sizes: list[int], repeats: int = 30) -> pd.DataFrame:
+    """Per-image milliseconds of the default small CNN (width 8, batch 64, one torch thread) with its 4-D
+    weights in the default (NCHW) layout and channels-last (as ``build_model`` stores them): forward without
+    gradients, forward + input gradient, and a training step, the best of ``repeats``
+    (:func:`_layout_times`); and the largest logit difference between the two layouts (same weights)."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from xaibench.models import build_model
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     rows = []
     try:
         for size in sizes:
             torch.manual_seed(0)
-            last = build_model("small_cnn", 1, 2, size, width=8)
+            weights = build_model("small_cnn", 1, 2, size, width=8).state_dict()
             x, y = torch.rand(64, 1, size, size), torch.randint(0, 2, (64,))
             logits = {}
             for name, fmt in (("nchw", torch.contiguous_format), ("channels_last", torch.channels_last)):
                 model = build_model("small_cnn", 1, 2, size, width=8)
-                model.load_state_dict(last.state_dict())
-                model = model.to(memory_format=fmt)
-                optimiser = torch.optim.Adam(model.parameters())
-
-                def forward() -> None:
-                    with torch.no_grad():
-                        model(x)
-
-                def gradient() -> None:
-                    xg = x.clone().requires_grad_(True)
-                    torch.autograd.grad(model(xg)[:, 0].sum(), xg)
-
-                def train_step() -> None:
-                    optimiser.zero_grad()
-                    torch.nn.functional.cross_entropy(model(x), y).backward()
-                    optimiser.step()
-
-                model.eval()
+                model.load_state_dict(weights)
+                model = model.to(memory_format=fmt).eval()
                 with torch.no_grad():
                     logits[name] = model(x)
-                row = {"size": size, "layout": name, "forward_ms": best(forward), "gradient_ms": best(gradient)}
-                model.train()
-                rows.append({**row, "train_step_ms": best(train_step)})
+                rows.append({"size": size, "layout": name, **_layout_times(model, x, y, repeats)})
             diff = (logits["nchw"] - logits["channels_last"]).abs().max().item()
             rows[-1]["max_logit_diff"] = rows[-2]["max_logit_diff"] = diff
     finally:
