@@ -290,3 +290,22 @@ def test_layout_times_both_layouts_of_the_same_weights(tool):
     assert (table[["forward_ms", "gradient_ms", "train_step_ms"]] > 0).all().all()
     # the same weights in both layouts: logits equal to float rounding (a weight mix-up moves them by ~0.1)
     assert (table["max_logit_diff"] < 1e-5).all()
+
+
+def test_libraries_run_on_the_same_model_in_the_default_layout(bound, counted):
+    """The libraries' column runs on the model as torch.nn builds it (NCHW strides, every 4-D tensor, the
+    one-input-channel kernel too), with the same weights and so the same logits to float rounding; the pass
+    counter survives the copy."""
+    import torch
+
+    default = bound.in_default_layout(counted)
+    for (name, ours), theirs in zip(counted.state_dict().items(), default.state_dict().values(), strict=True):
+        assert torch.equal(ours, theirs), name
+        if ours.ndim == 4:
+            assert theirs.stride() == torch.empty(ours.shape).stride(), name  # standard contiguous strides
+            assert ours.stride() != theirs.stride(), name  # build_model's channels-last strides
+    x = torch.rand(4, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    bound.PASSES.reset()
+    with torch.no_grad():
+        difference = (default(x) - counted(x)).abs().max().item()
+    assert difference < 1e-6 and bound.PASSES.forward == 8

@@ -482,10 +482,10 @@ def layout(sizes: list[int], repeats: int = 30) -> pd.DataFrame:
             weights = build_model("small_cnn", 1, 2, size, width=8).state_dict()
             x, y = torch.rand(64, 1, size, size), torch.randint(0, 2, (64,))
             logits = {}
-            for name, fmt in (("nchw", torch.contiguous_format), ("channels_last", torch.channels_last)):
+            for name in ("nchw", "channels_last"):
                 model = build_model("small_cnn", 1, 2, size, width=8)
                 model.load_state_dict(weights)
-                model = model.to(memory_format=fmt).eval()
+                model = (load_bound().in_default_layout(model) if name == "nchw" else model).eval()
                 with torch.no_grad():
                     logits[name] = model(x)
                 rows.append({"size": size, "layout": name, **_layout_times(model, x, y, repeats)})

@@ -15,6 +15,10 @@ Lasso surrogate gave all-zero maps). Then, on ``images`` test images:
   parameters), called as Quantus's own ``metric(model=..., x_batch=..., ..., explain_func=...)`` with its
   default batching, Quantus's original attribution checks and no cache (libraries' defaults).
 
+The libraries' calls run on a copy of the model in PyTorch's default (NCHW) layout, as ``torch.nn`` builds
+it (:func:`in_default_layout`); ``build_model`` stores 2-D convolution weights channels-last, for oneDNN's
+faster NHWC kernels (``tools/benchmark.py layout``), and xaibench's calls and the bound use that model.
+
 Passes are counted on the model: its class is swapped for a subclass whose ``forward`` counts the rows of
 every output (forward image-passes) and puts a hook on the output tensor that counts the rows of its gradient
 (backward image-passes). Not module hooks: the re-explanation cache bypasses models with module hooks, so
@@ -139,6 +143,22 @@ def pass_times(model: Any, x: Any, repeats: int = 15) -> tuple[float, float]:
             best_b = min(best_b, time.perf_counter() - start)
     PASSES.reset()
     return best_f / len(x), best_b / len(x)
+
+
+def in_default_layout(model: Any) -> Any:
+    """A deep copy of ``model`` whose parameters and buffers are in PyTorch's default (contiguous, NCHW)
+    layout: the model a user of the libraries gets from ``torch.nn`` (``build_model`` stores 4-D weights
+    channels-last). ``clone`` rather than ``.to(memory_format=...)``: a one-channel kernel counts as
+    contiguous in both layouts, and ``.to`` would keep its channels-last strides."""
+    import copy
+
+    import torch
+
+    default = copy.deepcopy(model)
+    with torch.no_grad():
+        for tensor in [*default.parameters(), *default.buffers()]:
+            tensor.data = tensor.data.clone(memory_format=torch.contiguous_format)
+    return default
 
 
 def pass_bound(forward: float, backward: float, forward_s: float, backward_s: float) -> float:
@@ -364,6 +384,7 @@ class Pair:
     forward_s: float
     backward_s: float
     rows: list[dict] = field(default_factory=list)
+    library_model: Any = None  # the model in the default layout (:func:`in_default_layout`)
 
 
 def make_pair(
@@ -392,6 +413,7 @@ def make_pair(
     forward_s, backward_s = pass_times(model, calibration)
     s = data.masks[idx] if data.masks is not None else None
     pair = Pair(size, model, data.images[idx], data.labels[idx], s, forward_s, backward_s)
+    pair.library_model = in_default_layout(model)
     return pair, float(result.test_metrics["test_accuracy"])
 
 
@@ -433,7 +455,8 @@ def run_methods(
         method, params = entry["method"], dict(entry.get("params", {}))
         ours_call = functools.partial(explain, method, pair.model, x, y, batch_size=batch_size, **params)
         lib_params = library_params(method, params)
-        lib_call = functools.partial(explain, method, pair.model, x, y, batch_size=batch_size, **lib_params)
+        lib_model = pair.library_model if pair.library_model is not None else pair.model
+        lib_call = functools.partial(explain, method, lib_model, x, y, batch_size=batch_size, **lib_params)
         n = min(len(x), 4)
         few = functools.partial(explain, method, pair.model, x[:n], y[:n], batch_size=batch_size, **params)
         with contextlib.suppress(Exception):  # warm-up (lazy imports, first-call set-up); errors come below
@@ -488,7 +511,8 @@ class MetricRun:
     def library(self, metric: str, params: dict) -> Any:
         p, n = self.pair, len(self.maps)
         batch = (p.x[:n], p.y[:n], self.maps, p.s[:n] if p.s is not None else None)
-        return quantus_call(metric, params, p.model, batch, self.explain_kwargs, self.seed)
+        model = p.library_model if p.library_model is not None else p.model
+        return quantus_call(metric, params, model, batch, self.explain_kwargs, self.seed)
 
     def profile_target(self, metric: str, params: dict, n: int = 4) -> tuple[Callable, Callable]:
         """(call, setup) for profiling ``metric`` on ``n`` images: setup fills a fresh cache with the
@@ -665,7 +689,9 @@ ABOUT = (
     "and backward times of the same model with batches of 64; ours/bound; the same work through the "
     "libraries' defaults (Captum's `perturbations_per_eval=1`, the grad-cam package's batch of 16 for "
     "Score-CAM, otherwise the same call; metrics: Quantus's own call of the metric object xaibench "
-    "builds, with Quantus's batching and attribution checks and no cache) and its ratio to ours. *why*, "
+    "builds, with Quantus's batching and attribution checks and no cache; both on the same weights in "
+    "PyTorch's default NCHW layout, where xaibench stores 2-D convolution weights channels-last) and its "
+    "ratio to ours. *why*, "
     "for rows above {limit}× their bound: from a profiled rerun on 4 images, the libraries taking ≥ 10 "
     "% of the self time outside the model (time in torch or numpy charged to the library that called "
     "it; top functions in brackets), re-explanations replayed from the cache, and the share of the time "
