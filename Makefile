@@ -30,7 +30,8 @@ lint: $(STAMP)
 
 # Three pytest workers on 2 cores, whole files each (pytest-xdist): torch runs one thread per worker
 # (tests/conftest.py); the SLURM module mostly waits on its cluster, and the third worker uses that time
-# (measured: 2 workers 8 min 48 s, 3 workers 6 min 50 s for the same suite).
+# (measured: 2 workers 8 min 48 s, 3 workers 6 min 50 s for the same suite; on a slower day, 2026-12-03,
+# 3 workers 9 min 10 s and 4 workers 9 min 30 s: the suite is CPU-bound, a fourth worker only adds contention).
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -n 3 --dist loadfile
 
