@@ -310,6 +310,17 @@ def method_groups(size):
 EXPLAIN_GROUPS = method_groups(config["explain"]["methods_per_job"])
 EVAL_GROUPS = method_groups(config["evaluate"]["methods_per_job"])
 EXPLAINED_IN = {m: group for group, methods in EXPLAIN_GROUPS.items() for m in methods}
+# explain.in_evaluation_job: each evaluation job explains its group first (rule explain is then not defined)
+EXPLAIN_IN_EVALUATION = config["explain"]["in_evaluation_job"]
+if EXPLAIN_IN_EVALUATION and EXPLAIN_GROUPS != EVAL_GROUPS:
+    raise ValueError(
+        "config key explain.in_evaluation_job: true needs explain.methods_per_job "
+        f"({config['explain']['methods_per_job']!r}) equal to evaluate.methods_per_job "
+        f"({config['evaluate']['methods_per_job']!r}): an evaluation job explains its own group"
+    )
+
+
+EXPLANATION_FILE = f"results/explanations/{RUN_DIR}/{{group}}.npz"
 
 
 def explanation_files(methods, first_only=False, datasets=None):
@@ -349,8 +360,28 @@ def group_explanations(wildcards):
 
 
 def group_explanation_files(wildcards):
-    """The explanation files the evaluation group reads (each once)."""
+    """The explanation files the evaluation group reads (each once); none where it writes them itself."""
+    if EXPLAIN_IN_EVALUATION:
+        return []
     return list(dict.fromkeys(group_explanations(wildcards).values()))
+
+
+def evaluation_explanation_output():
+    """The explanation file of an evaluation job that explains its group (explain.in_evaluation_job), else
+    none: ``**evaluation_explanation_output()``."""
+    if EXPLAIN_IN_EVALUATION:
+        return {"attributions": EXPLANATION_FILE}
+    return {}
+
+
+def evaluation_explain_params(wildcards):
+    """What an evaluation job that explains its group needs (the explain rule's params), else {}."""
+    if not EXPLAIN_IN_EVALUATION:
+        return {}
+    return {
+        "methods": explain_group_specs(wildcards),
+        "settings": explain_settings(wildcards),
+    }
 
 
 def group_method_specs(wildcards):

@@ -4,6 +4,7 @@ rule evaluate:
         weights="results/models/{dataset}/{model}/seed{replicate}/model.pt",
         attributions=group_explanation_files,
     output:
+        **evaluation_explanation_output(),  # explain.in_evaluation_job: its group's explanation file
         scores="results/scores/{dataset}/{model}/seed{replicate}/{group}.tsv",
         curves="results/scores/{dataset}/{model}/seed{replicate}/{group}_curves.npz",
         timing="results/scores/{dataset}/{model}/seed{replicate}/{group}_timing.tsv",
@@ -23,6 +24,7 @@ rule evaluate:
         metrics=metric_specs,
         methods=group_method_specs,
         explanations=group_explanations,
+        explain=evaluation_explain_params,  # {} unless explain.in_evaluation_job
         batch_size=config["evaluate"]["batch_size"],
         seed=replicate_seed,
         device=config["device"],

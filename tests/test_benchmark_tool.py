@@ -86,6 +86,26 @@ def test_costs_per_stage_and_method(tool, tmp_path):
     assert table.loc["d/m/group1-of-1", "compute_s"] == pytest.approx(4.0)  # the evaluation job's timing
 
 
+def test_evaluation_jobs_that_explained_count_the_explanations(tool, tmp_path):
+    """explain.in_evaluation_job: a run without explanation jobs; each evaluation job explained its group
+    (its file is named after the job), so its compute and its per-method shares include those seconds."""
+    _bench(tmp_path / "benchmarks" / "evaluate" / "d" / "m" / "seed0" / "group1-of-1.tsv", 100.0, 80.0)
+    folder = tmp_path / "results" / "explanations" / "d" / "m" / "seed0"
+    folder.mkdir(parents=True)
+    np.savez(folder / "group1-of-1.npz", methods=np.array(["lime", "saliency"]))
+    _explain_timing(tmp_path, [("lime", 6.0), ("saliency", 2.0)])
+    scores = tmp_path / "results" / "scores" / "d" / "m" / "seed0"
+    scores.mkdir(parents=True)
+    timing = pd.DataFrame({"method": ["lime", "saliency"], "metric": "a", "seconds": [10.0, 2.0], "n": 4})
+    timing.to_csv(scores / "group1-of-1_timing.tsv", sep="\t", index=False)
+    table = tool.jobs(tmp_path).set_index("job")
+    assert table.loc["d/m/seed0/group1-of-1", "compute_s"] == pytest.approx(20.0)  # 12 scoring + 8 explaining
+    assert table.loc["d/m/seed0/group1-of-1", "overhead_s"] == pytest.approx(80.0)
+    _, per_method = tool.costs(tmp_path)
+    assert per_method.loc[("evaluate", "lime"), "wall_h"] * 3600 == pytest.approx(100.0 * 16 / 20)
+    assert "explain" not in per_method.index.get_level_values("stage")
+
+
 def test_estimate_scales_per_image_costs_to_another_config(tool, tmp_path):
     import yaml
 
@@ -142,6 +162,11 @@ def test_estimate_scales_per_image_costs_to_another_config(tool, tmp_path):
     assert "cam" in table.loc["explain", "note"]
     assert table.loc["train", "cpu_h"] * 3600 == pytest.approx(0.1 * 500 * 4)  # only the measured pair d/m
     assert "2 of 3" in table.loc["train", "note"]
+    paper["explain"]["in_evaluation_job"] = True  # (with methods_per_job equal in both stages)
+    path.write_text(yaml.safe_dump(paper))
+    fused = tool.estimate(path, run).set_index("stage")
+    assert fused.loc["explain", "jobs"] == 0  # the evaluation jobs explain: compute, no overhead of its own
+    assert fused.loc["explain", "cpu_h"] * 3600 == pytest.approx(1.0 * 100 * pairs)
 
 
 def test_report_is_a_markdown_page_of_the_run(tool, tmp_path):

@@ -43,6 +43,20 @@ def test_parsing_the_workflow_imports_no_deep_learning_library(heavy_imports):
     assert heavy_imports(", ".join(modules), ("torch", "torchvision", "captum", "quantus", "zennit")) == []
 
 
+def test_an_evaluation_job_that_explains_writes_the_explanation_file():
+    """With explain.in_evaluation_job (test.yaml, config.yaml) rule explain is not defined and rule evaluate
+    writes the explanation file rule explain writes otherwise, as its first named output; the rest of the
+    rule is the same (its attributions input then names no file: the DAG tests)."""
+    fused = workflow_rules(explain_jobs=False)
+    assert "explain" not in fused and set(fused) == set(RULES) - {"explain"} | {"all"}
+    evaluate, apart = fused["evaluate"], RULES["evaluate"]
+    assert evaluate["output"] == ["attributions", *apart["output"]]
+    assert RULES["explain"]["output"] == ["attributions"]
+    assert {k: v for k, v in evaluate.items() if k not in ("output", "n_output")} == {
+        k: v for k, v in apart.items() if k not in ("output", "n_output")
+    }
+
+
 def test_every_view_has_its_two_rules():
     """test.yaml switches every view on: a per-pair rule and a gathering rule each, and views (every view of
     a pair in one job), nothing else."""

@@ -204,6 +204,7 @@ def write_inputs(workdir: Path) -> tuple[Path, Path]:
         }
     }
     config["explain"]["methods"] = {"gradcam": {"method": "gradcam"}}
+    config["explain"]["in_evaluation_job"] = False  # as config/paper.yaml: explanation jobs of their own
     config["evaluate"]["metrics"] = {
         "pixel_flipping": {"metric": "pixel_flipping"},
         "sparseness": {"metric": "sparseness"},

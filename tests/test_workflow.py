@@ -201,6 +201,59 @@ def test_target_prediction_runs(e2e, tmp_path):
 
 
 @pytest.mark.slow
+def test_explaining_in_the_evaluation_job_changes_no_map_or_score(e2e, tmp_path):
+    """The tiny run explains in its evaluation jobs (explain.in_evaluation_job); explanation jobs of their own
+    (the other setting) store the same maps and the evaluation the same scores, bit for bit. Stochastic
+    methods (lime, random) and metrics (faithfulness correlation, max sensitivity) are among them."""
+    import shutil
+
+    import numpy as np
+
+    workdir, config = e2e
+    config = copy.deepcopy(config)
+    for part in ("data", "models"):
+        shutil.copytree(workdir / "results" / part, tmp_path / "results" / part)
+    methods = ["lime", "random", "saliency"]
+    metrics = ["faithfulness_correlation", "max_sensitivity", "pixel_flipping", "sparseness"]
+    config["explain"]["methods"] = {m: config["explain"]["methods"][m] for m in methods}
+    config["evaluate"]["metrics"] = {m: config["evaluate"]["metrics"][m] for m in metrics}
+    config["explain"]["methods_per_job"] = config["evaluate"]["methods_per_job"] = "all"
+    config["explain"]["in_evaluation_job"] = False
+    config["figures"].update(grid_methods=["saliency"], curve_metrics=["pixel_flipping"])
+    config["views"], config["sweeps"] = {}, {}  # they name other methods
+    config["claims"]["checkpoint_method"] = "saliency"
+    path = tmp_path / "apart.yaml"
+    path.write_text(yaml.safe_dump(config))
+    (dataset,), (model,), run = config["datasets"], config["models"], "seed0"
+    scores = Path("results", "scores", dataset, model, run, "group1-of-1.tsv")
+    out = snakemake(str(scores), "--cores", "1", "--directory", str(tmp_path), "--configfile", str(path))
+    counts = job_counts(out.stdout + out.stderr)
+    assert counts["explain"] == counts["evaluate"] == 1 and "train_model" not in counts
+    fused = explanation_files(workdir, dataset, model)
+    for name in methods:
+        mine = load_explanation(
+            tmp_path / "results/explanations" / dataset / model / run / "group1-of-1.npz", name
+        )
+        theirs = load_explanation(fused[name], name)
+        for key in set(mine) - {"seconds"}:
+            np.testing.assert_array_equal(mine[key], theirs[key], err_msg=f"{name}: {key}")
+    apart = pd.read_csv(tmp_path / scores, sep="\t")
+    together = pd.read_csv(workdir / "results/tables/scores.tsv", sep="\t")
+    keys = ["dataset", "model", "replicate", "method", "metric", "sample"]
+    together = together[together["method"].isin(methods) & together["metric"].isin(metrics)]
+    together = together[together["dataset"] == dataset]
+    merged = apart.merge(together, on=keys, suffixes=("", "_fused"), validate="one_to_one")
+    assert (
+        len(merged)
+        == len(apart)
+        == len(together)
+        == len(methods) * len(metrics) * config["explain"]["n_samples"]
+    )
+    np.testing.assert_array_equal(merged["score"].to_numpy(), merged["score_fused"].to_numpy())
+    assert merged["score"].notna().all()
+
+
+@pytest.mark.slow
 def test_figures_are_non_empty_images(e2e):
     from matplotlib.image import imread
 
@@ -284,7 +337,7 @@ def test_changing_one_method_reruns_only_its_jobs(e2e, tmp_path):
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(config))
     counts = job_counts(snakemake("-n", "--directory", str(workdir), "--configfile", str(changed)).stdout)
-    assert counts["explain"] == 1 and counts["evaluate"] == 1
+    assert counts["evaluate"] == 1 and "explain" not in counts  # test.yaml: the evaluation job explains
     assert "train_model" not in counts and "generate_dataset" not in counts
     assert counts["aggregate_scores"] == 1
 

@@ -71,7 +71,10 @@ def test_dry_run_has_one_job_per_dataset_model_and_group_of_methods(name, tmp_pa
     for stage in ("explain", "evaluate"):  # groups of methods_per_job methods
         per_job = config[stage].get("methods_per_job", "all")
         per_job = n_methods if per_job == "all" else per_job
-        assert counts[stage] == runs * -(-n_methods // per_job), stage
+        # explain.in_evaluation_job: the evaluation jobs explain (config.yaml, test.yaml; not paper.yaml)
+        fused = stage == "explain" and config["explain"].get("in_evaluation_job", False)
+        assert counts.get(stage, 0) == (0 if fused else runs * -(-n_methods // per_job)), stage
+    assert config["explain"].get("in_evaluation_job", False) == (name != "paper.yaml")
     assert counts["train_model"] == runs and counts["export_onnx"] == pairs  # ONNX: first replicate
     assert counts["generate_dataset"] == sum(len(r) for r in replicates.values())
     assert counts["figure_method_ranks"] == counts["figure_forest"] == 1  # every pair: folders of figures
@@ -162,6 +165,20 @@ def test_bad_config_value_stops_with_the_key_named(tmp_path):
     assert "config key seed" in out.stdout + out.stderr
 
 
+def test_explaining_in_the_evaluation_job_needs_the_same_groups(tmp_path):
+    """explain.in_evaluation_job with explanation groups that differ from the evaluation groups stops the
+    run naming both keys and their values (an evaluation job can only explain its own group)."""
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    assert config["explain"]["in_evaluation_job"]
+    config["evaluate"]["methods_per_job"] = 1
+    path = tmp_path / "unequal.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(path), check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "config key explain.in_evaluation_job" in text
+    assert "explain.methods_per_job (13)" in text and "evaluate.methods_per_job (1)" in text
+
+
 @pytest.mark.parametrize("key", ["figures.grid_methods", "views.adversarial.methods"])
 def test_bad_cross_reference_is_named(tmp_path, key):
     config = yaml.safe_load(TEST_CONFIG.read_text())
@@ -194,7 +211,10 @@ def test_models_per_dataset_and_finetune_weights_are_inputs(tmp_path):
     (tmp_path / "start.pt").write_bytes(b"")
     counts = job_counts(snakemake("-n", "--directory", str(tmp_path), "--configfile", str(path)).stdout)
     assert counts["train_model"] == 1
-    assert counts["explain"] == -(-len(config["explain"]["methods"]) // config["explain"]["methods_per_job"])
+    groups = -(-len(config["explain"]["methods"]) // config["explain"]["methods_per_job"])
+    assert (
+        counts["evaluate"] == groups and "explain" not in counts
+    )  # test.yaml: explained by the evaluate jobs
     entry["models"] = ["nope"]
     path.write_text(yaml.safe_dump(config))
     out = snakemake("-n", "--directory", str(tmp_path), "--configfile", str(path), check=False)

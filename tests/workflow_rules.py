@@ -14,6 +14,8 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 
 _DUMP = """
@@ -49,12 +51,19 @@ out.write_text(json.dumps(rules))
 
 
 @cache
-def workflow_rules(config: str = "config/test.yaml") -> dict[str, dict]:
+def workflow_rules(config: str = "config/test.yaml", explain_jobs: bool = True) -> dict[str, dict]:
     """Rule name -> record (see the module docstring) of the workflow run with ``config`` (relative to the
-    repository)."""
+    repository). ``explain_jobs`` sets explain.in_evaluation_job off, so that rule explain is defined (as in
+    config/paper.yaml) and every rule the workflow can have is there; False keeps the config's setting."""
     with tempfile.TemporaryDirectory() as tmp:
+        path = ROOT / config
+        if explain_jobs:
+            settings = yaml.safe_load(path.read_text())
+            settings.setdefault("explain", {})["in_evaluation_job"] = False
+            path = Path(tmp) / "config.yaml"
+            path.write_text(yaml.safe_dump(settings))
         out = Path(tmp) / "rules.json"
-        args = [sys.executable, "-c", _DUMP, str(ROOT), str(ROOT / config), tmp, str(out)]
+        args = [sys.executable, "-c", _DUMP, str(ROOT), str(path), tmp, str(out)]
         proc = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"cannot parse the workflow with {config}:\n{proc.stdout}\n{proc.stderr}")

@@ -159,18 +159,31 @@ def _explain_compute(timing: pd.DataFrame, run_dir: Path, job: str) -> tuple[flo
     return float(rows["seconds"].sum()), float(rows["n"].iloc[0])
 
 
+def _explained_in_evaluation(bench: pd.DataFrame) -> bool:
+    """Did the run's evaluation jobs explain their groups (explain.in_evaluation_job)? Then it has no
+    explanation jobs, and each evaluation job's file in results/explanations/ is named after it."""
+    return bool((bench["stage"] == "evaluate").any()) and not (bench["stage"] == "explain").any()
+
+
 def jobs(run_dir: Path) -> pd.DataFrame:
+    """One row per job: wall, CPU, compute (the methods' and metrics' own seconds) and overhead (the rest:
+    process start, imports, loading, writing). An evaluation job that explained its group counts the
+    explanation's compute as well."""
     merged = _benchmarks(run_dir)
     merged["compute_s"], merged["n"] = float("nan"), float("nan")
     timing = _explain_timing(run_dir)
-    explain = merged["stage"] == "explain"
-    merged.loc[explain, ["compute_s", "n"]] = [
-        _explain_compute(timing, run_dir, job) for job in merged.loc[explain, "job"]
-    ]
-    evaluate = merged["stage"] == "evaluate"
-    merged.loc[evaluate, ["compute_s", "n"]] = [
-        _evaluate_compute(run_dir, job) for job in merged.loc[evaluate, "job"]
-    ]
+    explain, evaluate = merged["stage"] == "explain", merged["stage"] == "evaluate"
+    if explain.any():
+        merged.loc[explain, ["compute_s", "n"]] = [
+            _explain_compute(timing, run_dir, job) for job in merged.loc[explain, "job"]
+        ]
+    if evaluate.any():
+        merged.loc[evaluate, ["compute_s", "n"]] = [
+            _evaluate_compute(run_dir, job) for job in merged.loc[evaluate, "job"]
+        ]
+    if _explained_in_evaluation(merged):
+        explained = merged.loc[evaluate, "job"].map(lambda job: _explain_compute(timing, run_dir, job)[0])
+        merged.loc[evaluate, "compute_s"] += explained
     merged["overhead_s"] = merged["wall_s"] - merged["compute_s"]
     return merged
 
@@ -212,25 +225,36 @@ def _shares(seconds: pd.Series) -> dict[str, float]:
     return {m: float(v) / total if total > 0 else 1.0 / len(seconds) for m, v in seconds.items()}
 
 
+def _explain_seconds(run_dir: Path, job: str, timing: pd.DataFrame) -> pd.Series:
+    """Method -> explanation seconds of the methods of job ``job`` (NaN where timing.tsv lacks one)."""
+    dataset, model = job.split("/")[:2]
+    rows = timing[(timing["dataset"] == dataset) & (timing["model"] == model)]
+    replicate = _replicate(job)
+    if replicate is not None and "replicate" in rows.columns:
+        rows = rows[rows["replicate"] == replicate]
+    return rows.groupby("method")["seconds"].sum().reindex(_explain_methods(run_dir, job))
+
+
 def _method_shares(
-    run_dir: Path, stage: str, job: str, timing: pd.DataFrame | None = None
+    run_dir: Path, stage: str, job: str, timing: pd.DataFrame | None = None, explained: bool = False
 ) -> dict[str, float]:
     """Method -> share of one job's cost: an explanation or evaluation job handling a group of methods is
     split by the compute time of each of its methods (explanation: results/tables/timing.tsv, or equal
-    shares without it; evaluation: the job's timing table)."""
+    shares without it; evaluation: the job's timing table, plus the explanation's seconds where the job
+    ``explained`` its group too)."""
+    timing = _explain_timing(run_dir) if timing is None else timing
     if stage == "explain":
-        methods = _explain_methods(run_dir, job)
-        timing = _explain_timing(run_dir) if timing is None else timing
-        dataset, model = job.split("/")[:2]
-        rows = timing[(timing["dataset"] == dataset) & (timing["model"] == model)]
-        seconds = rows.groupby("method")["seconds"].sum().reindex(methods)
+        seconds = _explain_seconds(run_dir, job, timing)
         if seconds.isna().any():
-            return {m: 1.0 / len(methods) for m in methods}
+            return {m: 1.0 / len(seconds) for m in seconds.index}
         return _shares(seconds)
     path = run_dir / "results" / "scores" / f"{job}_timing.tsv"
     if stage != "evaluate" or not path.exists():
         return {"": 1.0}
-    return _shares(pd.read_csv(path, sep="\t").groupby("method")["seconds"].sum())
+    seconds = pd.read_csv(path, sep="\t").groupby("method")["seconds"].sum()
+    if explained:
+        seconds = seconds.add(_explain_seconds(run_dir, job, timing), fill_value=0.0)
+    return _shares(seconds)
 
 
 def costs(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -245,8 +269,9 @@ def costs(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     per_stage = bench.groupby("stage").agg(**agg, gpu_h=("gpu_s", "sum"))
     rows = []
     timing = _explain_timing(run_dir)
+    explained = _explained_in_evaluation(bench)
     for job in bench[bench["stage"].isin({"explain", "evaluate"})].itertuples():
-        for method, share in _method_shares(run_dir, job.stage, job.job, timing).items():
+        for method, share in _method_shares(run_dir, job.stage, job.job, timing, explained).items():
             rows.append(
                 {
                     "stage": job.stage,
@@ -291,6 +316,8 @@ def estimate(config_path: Path, run_dir: Path) -> pd.DataFrame:
         per_job = config.get(stage, {}).get("methods_per_job", 1)
         per_job = len(methods) if per_job == "all" else per_job
         n_jobs = len(pairs) * math.ceil(len(methods) / per_job)
+        if stage == "explain" and config["explain"].get("in_evaluation_job", False):
+            n_jobs = 0  # the evaluation jobs explain: the explanations' compute, no jobs of their own
         compute = sum(float(per_method.get(name, 0.0)) for name in methods) * n_images * len(pairs)
         missing = sorted(name for name in methods if name not in per_method)
         rows.append(
