@@ -195,15 +195,19 @@ def _rank_biserial_from_counts(difference: np.ndarray, counts: np.ndarray) -> np
     Average ranks of |d| over the non-zero values are computed per tie group of the original values
     (a copy ties with its original), so no resample is sorted: group g of equal |d| gets the rank
     (copies in lower groups) + (copies in g + 1) / 2. r = (R+ - R-) / (R+ + R-), 0 when all are zero."""
-    nonzero = difference != 0
-    values, counts = difference[nonzero], counts[:, nonzero]
-    if values.size == 0:
+    nonzero = np.flatnonzero(difference != 0)
+    if nonzero.size == 0:
         return np.zeros(counts.shape[0])
-    order = np.argsort(np.abs(values), kind="stable")
-    magnitude, sign, counts = np.abs(values)[order], np.sign(values[order]), counts[:, order]
-    starts = np.flatnonzero(np.r_[True, np.diff(magnitude) != 0])
-    in_group = np.add.reduceat(counts, starts, axis=1).astype(np.float64)
-    signed_in_group = np.add.reduceat(counts * sign, starts, axis=1)
+    order = nonzero[np.argsort(np.abs(difference[nonzero]), kind="stable")]
+    magnitude = np.abs(difference[order])
+    group = np.cumsum(np.r_[True, np.diff(magnitude) != 0]) - 1  # tie group of each sorted value
+    # value i -> its tie group (zeros in none): the copies per group, and signed, as one matrix product each
+    # (sums of small integers, exact in float64; ~4x faster than summing column groups with reduceat)
+    membership = np.zeros((difference.size, group[-1] + 1))
+    membership[order, group] = 1.0
+    counts = np.asarray(counts, dtype=np.float64)
+    in_group = counts @ membership
+    signed_in_group = counts @ (membership * np.sign(difference)[:, None])
     rank = np.cumsum(in_group, axis=1) - in_group + (in_group + 1.0) / 2.0
     total = in_group.sum(axis=1)
     rank_sum = total * (total + 1.0) / 2.0
