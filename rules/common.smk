@@ -49,6 +49,10 @@ CONTROLS = {}
 for _name, _entry in config["explain"]["methods"].items():
     if _entry["method"] in ("random", "sobel"):
         CONTROLS.setdefault(_entry["method"], _name)
+# Rule priority of the chain to the scores (data, training, explanation, evaluation, aggregation, statistics):
+# with 2 cores, Snakemake runs a ready job of the chain before a view, figure or claim input (0), which then
+# fill the cores the chain leaves idle, instead of a late training leaving one core idle before the tail.
+CHAIN_PRIORITY = 10
 # the views switched on: named under views: (registry order), without enabled: false
 VIEWS_ON = [
     name

@@ -8,6 +8,7 @@ rule generate_dataset:
     conda:
         "../envs/xaibench.yaml"
     threads: 1
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=cpu_mem_mb,
         runtime=30,

@@ -15,6 +15,7 @@ rule evaluate:
     conda:
         "../envs/xaibench.yaml"
     threads: 1
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=gpu_mem_mb,
         runtime=120,
@@ -52,6 +53,7 @@ rule aggregate_scores:
     conda:
         "../envs/xaibench.yaml"
     threads: 1
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=cpu_mem_mb,
         runtime=15,

@@ -15,6 +15,7 @@ if not EXPLAIN_IN_EVALUATION:
         conda:
             "../envs/xaibench.yaml"
         threads: 1
+        priority: CHAIN_PRIORITY
         resources:
             mem_mb=gpu_mem_mb,
             runtime=60,

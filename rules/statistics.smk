@@ -22,6 +22,7 @@ rule statistics:
     conda:
         "../envs/xaibench.yaml"
     threads: 1
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=cpu_mem_mb,
         runtime=30,

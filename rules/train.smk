@@ -16,6 +16,7 @@ rule train_model:
     # One torch thread, as every rule: trained weights then do not depend on --cores (the thread count
     # changes them slightly), and two trainings run side by side on 2 cores instead of one at a time.
     threads: 1
+    priority: CHAIN_PRIORITY
     resources:
         mem_mb=gpu_mem_mb,
         runtime=120,

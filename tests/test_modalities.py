@@ -137,6 +137,7 @@ def modality_run(tmp_path_factory):
         },
         "explain": {
             "n_samples": 8,
+            "in_evaluation_job": True,  # as config.yaml (the minimal run keeps explanation jobs)
             "methods": {
                 "saliency": {"method": "saliency"},
                 "occlusion": {"method": "occlusion", "params": {"window": 4, "stride": 2}},

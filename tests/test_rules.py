@@ -57,6 +57,16 @@ def test_an_evaluation_job_that_explains_writes_the_explanation_file():
     }
 
 
+def test_the_chain_to_the_scores_runs_first():
+    """The rules from data to the statistics have a higher priority than every other rule, so that on a few
+    cores the side branches (views, figures, claims' inputs) fill the cores the chain leaves idle."""
+    chain = {"generate_dataset", "train_model", "explain", "evaluate", "aggregate_scores", "statistics"}
+    assert {name for name, rule in RULES.items() if rule["priority"] > 0} == chain
+    assert min(RULES[name]["priority"] for name in chain) > max(
+        rule["priority"] for name, rule in RULES.items() if name not in chain
+    )
+
+
 def test_every_view_has_its_two_rules():
     """test.yaml switches every view on: a per-pair rule and a gathering rule each, and views (every view of
     a pair in one job), nothing else."""

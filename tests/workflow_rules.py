@@ -1,8 +1,8 @@
 """The rules of the workflow as Snakemake builds them for a config (generated ones too), for static tests.
 
 The workflow is parsed in a subprocess (Snakemake's API changes the working directory and logging), which
-writes one JSON record per rule: its named inputs and outputs, log, benchmark, conda env, script, resources
-and threads.
+writes one JSON record per rule: its named inputs and outputs, log, benchmark, conda env, script, resources,
+threads and priority.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ with SnakemakeApi() as api:
             "script": rule.script,
             "resources": sorted(rule.resources),
             "threads": rule.resources["_cores"].value,
+            "priority": rule.priority,
         }
         for rule in workflow.rules
     }
