@@ -5,10 +5,10 @@ rule generate_dataset:
         "logs/data/{dataset}/seed{replicate}.log",
     benchmark:
         "benchmarks/data/{dataset}/seed{replicate}.tsv"
+    priority: CHAIN_PRIORITY
     conda:
         "../envs/xaibench.yaml"
     threads: 1
-    priority: CHAIN_PRIORITY
     resources:
         mem_mb=cpu_mem_mb,
         runtime=30,

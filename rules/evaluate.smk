@@ -12,10 +12,10 @@ rule evaluate:
         "logs/evaluate/{dataset}/{model}/seed{replicate}/{group}.log",
     benchmark:
         "benchmarks/evaluate/{dataset}/{model}/seed{replicate}/{group}.tsv"
+    priority: CHAIN_PRIORITY
     conda:
         "../envs/xaibench.yaml"
     threads: 1
-    priority: CHAIN_PRIORITY
     resources:
         mem_mb=gpu_mem_mb,
         runtime=120,
@@ -50,10 +50,10 @@ rule aggregate_scores:
         "logs/aggregate_scores.log",
     benchmark:
         "benchmarks/aggregate_scores.tsv"
+    priority: CHAIN_PRIORITY
     conda:
         "../envs/xaibench.yaml"
     threads: 1
-    priority: CHAIN_PRIORITY
     resources:
         mem_mb=cpu_mem_mb,
         runtime=15,

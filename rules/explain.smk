@@ -12,10 +12,10 @@ if not EXPLAIN_IN_EVALUATION:
             "logs/explain/{dataset}/{model}/seed{replicate}/{group}.log",
         benchmark:
             "benchmarks/explain/{dataset}/{model}/seed{replicate}/{group}.tsv"
+        priority: CHAIN_PRIORITY
         conda:
             "../envs/xaibench.yaml"
         threads: 1
-        priority: CHAIN_PRIORITY
         resources:
             mem_mb=gpu_mem_mb,
             runtime=60,

@@ -19,10 +19,10 @@ rule statistics:
         "logs/statistics.log",
     benchmark:
         "benchmarks/statistics.tsv"
+    priority: CHAIN_PRIORITY
     conda:
         "../envs/xaibench.yaml"
     threads: 1
-    priority: CHAIN_PRIORITY
     resources:
         mem_mb=cpu_mem_mb,
         runtime=30,

@@ -11,12 +11,12 @@ rule train_model:
         "logs/train/{dataset}/{model}/seed{replicate}.log",
     benchmark:
         "benchmarks/train/{dataset}/{model}/seed{replicate}.tsv"
+    priority: CHAIN_PRIORITY
     conda:
         "../envs/xaibench.yaml"
     # One torch thread, as every rule: trained weights then do not depend on --cores (the thread count
     # changes them slightly), and two trainings run side by side on 2 cores instead of one at a time.
     threads: 1
-    priority: CHAIN_PRIORITY
     resources:
         mem_mb=gpu_mem_mb,
         runtime=120,
