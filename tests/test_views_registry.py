@@ -149,3 +149,42 @@ def test_importing_the_views_is_light(heavy_imports):
     assert heavy_imports("xaibench.views", ("torch", "matplotlib", "numpy", "pandas")) == []
     # gathering a view's tables (rule <view>, one job per view) needs pandas, not torch (~2 s per job)
     assert heavy_imports("xaibench.views.jobs", ("torch", "matplotlib", "captum", "quantus")) == []
+
+
+def test_gathering_the_model_views_tables_imports_no_torch(tmp_path):
+    """Rules adversarial and cascading_randomisation gather every pair's table through the registry's
+    ``summarise``: it lives in a module without torch (~2 s of a job that only reads tables), and gives
+    the summaries of the view modules (known values: two flipped of three samples, a mean of 0.8)."""
+    import subprocess
+    import sys
+
+    similarity = pd.DataFrame(
+        {
+            "dataset": "d", "model": "m", "sample": [0, 1, 2], "attack": "fgsm", "method": "saliency",
+            "epsilon": [0.1, 0.3, 0.2], "flipped": [True, True, False], "ssim": [0.2, 0.4, 0.9],
+            "spearman": [0.5, 0.7, 0.9], "note": "",
+        }
+    )  # fmt: skip
+    randomisation = pd.DataFrame(
+        {
+            "dataset": "d", "model": "m", "method": "saliency", "step": 1, "layer": "fc",
+            "spearman_abs": [0.6, 0.8, 1.0], "spearman_signed": 0.5, "ssim": 0.1, "note": "",
+        }
+    )  # fmt: skip
+    similarity.to_csv(tmp_path / "similarity.tsv", sep="\t", index=False)
+    randomisation.to_csv(tmp_path / "randomisation.tsv", sep="\t", index=False)
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    code = f"""
+import sys
+sys.path.insert(0, {str(scripts)!r})
+from xaibench.views.jobs import gather_view
+adversarial = gather_view("adversarial", [{str(tmp_path / "similarity.tsv")!r}])
+randomised = gather_view("cascading_randomisation", [{str(tmp_path / "randomisation.tsv")!r}])
+print("torch" in sys.modules, adversarial["n_flipped"].item(), adversarial["ssim_mean"].item(),
+      randomised["spearman_abs_mean"].item())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    torch_imported, n_flipped, ssim_mean, spearman_abs_mean = out.split()
+    assert torch_imported == "False"
+    assert int(n_flipped) == 2 and float(ssim_mean) == pytest.approx(0.3)
+    assert float(spearman_abs_mean) == pytest.approx(0.8)

@@ -214,7 +214,7 @@ def _draw_maximisation(out: ViewOutput, title: str, png: str, pdf: str | None) -
 
 
 def _summarise_similarity(table: pd.DataFrame) -> pd.DataFrame:
-    from xaibench.views.adversarial import summarise_similarity
+    from xaibench.views.adversarial_tables import summarise_similarity
 
     return summarise_similarity(table)
 
@@ -281,7 +281,7 @@ def fgsm_growth(pair: Pair, settings: dict[str, Any], seed: int) -> ViewOutput:
 
 
 def _randomisation_summary(table: pd.DataFrame) -> pd.DataFrame:
-    from xaibench.views.randomisation import summarise_randomisation
+    from xaibench.views.randomisation_tables import summarise_randomisation
 
     return summarise_randomisation(table)
 

@@ -36,6 +36,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from xaibench.views.randomisation_tables import SCORES, summarise_randomisation
+
 if TYPE_CHECKING:
     from xaibench.pairs import Pair
 
@@ -47,8 +49,6 @@ __all__ = [
     "randomise_layer",
     "summarise_randomisation",
 ]
-
-SCORES = ("spearman_abs", "spearman_signed", "ssim")
 
 
 def parameterised_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -194,33 +194,3 @@ def randomisation_job(pair: Pair, settings: dict[str, Any], seed: int) -> dict[s
             **{k: round(v, 3) for k, v in seconds.items()},
         },
     }
-
-
-def summarise_randomisation(table: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
-    """Per (dataset, model,) method and step: images scored, and per score its mean with a t confidence
-    interval over the images (NaN scores left out; NaN with fewer than two; clipped to [-1, 1]) and the
-    notes."""
-    from scipy.stats import t
-
-    keys = [k for k in ("dataset", "model", "method", "step", "layer", "layer_type") if k in table.columns]
-    rows = []
-    for key, part in table.groupby(keys, sort=False, dropna=False):
-        row = dict(zip(keys, key, strict=True))
-        row["n"] = len(part)
-        for score in SCORES:
-            values = part[score].to_numpy(dtype=float)
-            values = values[np.isfinite(values)]
-            mean = float(values.mean()) if len(values) else float("nan")
-            half = float("nan")
-            if len(values) > 1:
-                half = float(
-                    t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-                )
-            row |= {f"{score}_n": len(values), f"{score}_mean": mean}
-            # a similarity lies in [-1, 1]: so does its interval
-            low, high = np.clip([mean - half, mean + half], -1.0, 1.0)
-            row |= {f"{score}_ci_low": float(low), f"{score}_ci_high": float(high)}
-        notes = sorted({str(v) for v in part["note"].dropna() if str(v)})
-        row["note"] = "; ".join(notes)
-        rows.append(row)
-    return pd.DataFrame(rows)
