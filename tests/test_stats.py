@@ -177,8 +177,14 @@ def test_rank_biserial_by_hand():
     assert rank_biserial(np.zeros(4)) == 0.0 and rank_biserial(np.array([1.0, 2.0])) == 1.0
 
 
-def test_rank_biserial_interval_matches_resampling_by_hand():
-    d = np.round(np.random.default_rng(6).normal(0.3, 1.0, 25), 1)  # ties and zeros
+@pytest.mark.parametrize("decimals", [1, None])
+def test_rank_biserial_interval_matches_resampling_by_hand(decimals):
+    """With ties among the |d| (rounded to 1 decimal) and without (only the copies a resample makes, so the
+    counts' columns are the tie groups): the interval equals ranking each resample by hand."""
+    d = np.random.default_rng(6).normal(0.3, 1.0, 25)
+    d = np.round(d, decimals) if decimals else d
+    d[[3, 11]] = 0.0  # zeros: left out of the ranks
+    assert (np.unique(np.abs(d)).size < d.size - 1) == (decimals is not None)
     low, high = rank_biserial_interval(d, rng=np.random.default_rng(9), n_boot=300, confidence=0.9)
     draws = np.random.default_rng(9).integers(0, d.size, size=(300, d.size))
     effects = [rank_biserial(d[row]) for row in draws]

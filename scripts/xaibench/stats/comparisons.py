@@ -201,13 +201,18 @@ def _rank_biserial_from_counts(difference: np.ndarray, counts: np.ndarray) -> np
     order = nonzero[np.argsort(np.abs(difference[nonzero]), kind="stable")]
     magnitude = np.abs(difference[order])
     group = np.cumsum(np.r_[True, np.diff(magnitude) != 0]) - 1  # tie group of each sorted value
-    # value i -> its tie group (zeros in none): the copies per group, and signed, as one matrix product each
-    # (sums of small integers, exact in float64; ~4x faster than summing column groups with reduceat)
-    membership = np.zeros((difference.size, group[-1] + 1))
-    membership[order, group] = 1.0
     counts = np.asarray(counts, dtype=np.float64)
-    in_group = counts @ membership
-    signed_in_group = counts @ (membership * np.sign(difference)[:, None])
+    if group[-1] + 1 == order.size:  # no ties: each group is one value, its copies a column of counts
+        in_group = counts[:, order]
+        signed_in_group = in_group * np.sign(difference[order])
+    else:
+        # value i -> its tie group (zeros in none): the copies per group, and signed, as one matrix product
+        # each (sums of small integers, exact in float64, as are the columns above; ~4x faster than summing
+        # column groups with reduceat)
+        membership = np.zeros((difference.size, group[-1] + 1))
+        membership[order, group] = 1.0
+        in_group = counts @ membership
+        signed_in_group = counts @ (membership * np.sign(difference)[:, None])
     rank = np.cumsum(in_group, axis=1) - in_group + (in_group + 1.0) / 2.0
     total = in_group.sum(axis=1)
     rank_sum = total * (total + 1.0) / 2.0
