@@ -282,17 +282,8 @@ def test_sweep_figure(tmp_path, n_metrics, values):
     assert 0 < height <= 1.5 * width
 
 
-def test_the_sweep_summary_imports_no_torch():
+def test_the_sweep_summary_imports_no_torch(heavy_imports):
     """Rule sweep only gathers and summarises the levels' tables and draws the figure: its modules import
     the stages' code (and torch, ~2 s per job) only inside run_level, which rule sweep_level calls."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    scripts = Path(__file__).resolve().parents[1] / "scripts"
-    code = (
-        f"import sys; sys.path.insert(0, {str(scripts)!r}); "
-        "import xaibench.sweeps, xaibench.figures.sweeps; print('torch' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False"]
+    assert heavy_imports("xaibench.sweeps", ("torch",)) == []
+    assert heavy_imports("xaibench.figures.sweeps", ("torch",)) == []

@@ -160,7 +160,7 @@ def _grouped_scores(scores: pd.DataFrame, keys: list[str]) -> Iterator[tuple[tup
     """(key, [scores of each replicate, replicates ascending]) per group of ``keys`` in order of first
     appearance, each replicate's scores in row order: what ``groupby(keys, sort=False, dropna=False)`` and,
     within a group, ``groupby("replicate", sort=True)`` give, from one stable sort instead of ~26,000
-    pandas group objects (a 200,000-row table: 9 s -> 3 s)."""
+    pandas group objects (the default run's 202,032 scores: 7.8 s -> 3.8 s)."""
     groups = scores.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
     replicate = scores["replicate"].to_numpy()
     order = np.lexsort((replicate, groups))  # stable: row order within (group, replicate)
