@@ -6,7 +6,7 @@ import pandas as pd
 
 from xaibench.aggregate import concat_tables, explain_timing, training_table
 from xaibench.io import save_table
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 from xaibench.tables import nonfinite_report, summarise
 
 if TYPE_CHECKING:
@@ -31,3 +31,4 @@ with job_log(snakemake.log[0]) as log:
     log.info(
         "%d scores, %d summary cells, %d with non-finite scores", len(scores), len(summary), len(nonfinite)
     )
+end_job()

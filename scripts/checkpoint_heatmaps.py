@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from xaibench.claims.checkpoints import checkpoint_table
 from xaibench.io import save_table
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 from xaibench.runtime import set_threads
 from xaibench.tables import labelled
 
@@ -25,3 +25,4 @@ with job_log(snakemake.log[0]) as log:
     save_table(snakemake.output.table, table)
     means = table.groupby(["replicate", "epoch"])[["accuracy", "gaussian_spread"]].mean()
     log.info("accuracy and mean Gaussian spread per replicate and epoch (-1: final):\n%s", means)
+end_job()

@@ -8,7 +8,7 @@ import pandas as pd
 from xaibench.claims import ClaimContext, evaluate_claims
 from xaibench.figures.claims import plot_claims
 from xaibench.io import load_table, save_table
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -36,3 +36,4 @@ with job_log(snakemake.log[0]) as log:
     plot_claims(claims, out.png, out.get("pdf"))
     for row in claims.itertuples():
         log.info("%s %s/%s: %s (%s)", row.claim, row.dataset, row.model, row.verdict, row.detail)
+end_job()

@@ -13,7 +13,7 @@ from xaibench.claims.class_regions import (
 from xaibench.datasets import load_dataset
 from xaibench.figures.class_regions import plot_class_regions
 from xaibench.io import save_table
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 from xaibench.models import load_model
 from xaibench.runtime import seed_everything, select_device, set_threads
 from xaibench.stats.bootstrap import group_rng
@@ -41,3 +41,4 @@ with job_log(snakemake.log[0]) as log:
     names = dataset.class_names
     plot_class_regions(composite, maps, intervals, summary, names, title, out.png, out.get("pdf"))
     log.info("discrimination per method (mean, 95%% CI):\n%s", intervals)
+end_job()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from xaibench.evaluation import evaluate_methods
 from xaibench.explaining import explain_group
 from xaibench.io import save_npz, save_table
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 from xaibench.runtime import set_threads
 
 if TYPE_CHECKING:
@@ -48,3 +48,4 @@ with job_log(snakemake.log[0]) as log:
     save_table(snakemake.output.timing, timing)
     save_table(snakemake.output.scores, scores)
     log.info("%d score rows for %s", len(scores), ", ".join(methods))
+end_job()

@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING
 
 from xaibench.explaining import explain_group
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 from xaibench.runtime import set_threads
 
 if TYPE_CHECKING:
@@ -24,3 +24,4 @@ with job_log(snakemake.log[0]) as log:
     )
     for summary in summaries:
         log.info("%s", summary)
+end_job()

@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING
 
 from xaibench.io import save_json
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 from xaibench.onnx_export import check_onnx, export_onnx
 from xaibench.pairs import load_pair
 
@@ -18,3 +18,4 @@ with job_log(snakemake.log[0]) as log:
     max_abs_diff = check_onnx(model, snakemake.output.onnx, test_images)
     save_json(snakemake.output.check, {"max_abs_diff_logits": max_abs_diff, "n_images": len(test_images)})
     log.info("onnxruntime reproduces the PyTorch logits: max |diff| = %.2e", max_abs_diff)
+end_job()

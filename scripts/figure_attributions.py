@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from xaibench.datasets import load_dataset
 from xaibench.explanations import load_explanations
 from xaibench.figures.attributions import plot_series_attributions, plot_table_attributions
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -49,3 +49,4 @@ with job_log(snakemake.log[0]) as log:
             method_specs=params.method_specs,
         )
     log.info("drew %d methods of %s", len(maps), dataset.modality)
+end_job()

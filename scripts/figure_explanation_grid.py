@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from xaibench.aggregate import explanation_panels
 from xaibench.figures import plot_explanation_grid
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -29,3 +29,4 @@ with job_log(snakemake.log[0]):
                 folder / f"{model}.pdf" if params.pdf else None,
                 method_specs=params.method_specs,
             )
+end_job()

@@ -7,7 +7,7 @@ import numpy as np
 
 from xaibench.figures import metric_entry_label, plot_faithfulness_curves
 from xaibench.io import load_npz
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 from xaibench.metrics import METRICS
 
 if TYPE_CHECKING:
@@ -34,3 +34,4 @@ with job_log(snakemake.log[0]) as log:
             ylabel=METRICS.get(params.registry_metrics[metric]).curve_label,
             method_specs=params.method_specs,
         )
+end_job()

@@ -10,7 +10,7 @@ from xaibench.figures.common import pair_figure_paths
 from xaibench.figures.forest import plot_forest
 from xaibench.figures.names import category_rank
 from xaibench.io import load_table
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -29,3 +29,4 @@ with job_log(snakemake.log[0]):
                 method_specs=params.method_specs,
                 metric_specs=params.metric_specs,  # controls: the registry's random (the band) and sobel
             )
+end_job()

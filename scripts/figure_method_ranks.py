@@ -10,7 +10,7 @@ from xaibench.figures.common import pair_figure_paths
 from xaibench.figures.names import category_rank
 from xaibench.figures.ranks import RankPanel, plot_critical_differences
 from xaibench.io import load_table
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 from xaibench.stats.rankings import category_ranks_by_image
 
 if TYPE_CHECKING:
@@ -36,3 +36,4 @@ with job_log(snakemake.log[0]) as log:
                 alpha=params.alpha,
                 method_specs=params.method_specs,
             )
+end_job()

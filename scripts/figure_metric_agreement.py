@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from xaibench.figures.ranks import plot_metric_agreement
 from xaibench.io import load_table
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 from xaibench.stats.agreement import agreement_matrix
 
 if TYPE_CHECKING:
@@ -24,3 +24,4 @@ with job_log(snakemake.log[0]):
         categories=categories,
         metric_specs=snakemake.params.metric_specs,
     )
+end_job()

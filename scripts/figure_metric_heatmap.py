@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from xaibench.figures import plot_metric_heatmap
 from xaibench.io import load_table
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 from xaibench.stats import flagged_metrics, not_better_than
 
 if TYPE_CHECKING:
@@ -31,3 +31,4 @@ with job_log(snakemake.log[0]):
             faded=faded,
             flagged=flagged,
         )
+end_job()

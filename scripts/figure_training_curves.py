@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 from xaibench.aggregate import load_histories
 from xaibench.figures import plot_training_curves
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -16,3 +16,4 @@ with job_log(snakemake.log[0]):
         snakemake.output.get("pdf"),
         title="Training",
     )
+end_job()

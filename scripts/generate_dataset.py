@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING
 
 from xaibench.datasets import make_dataset, save_dataset
-from xaibench.logs import config_key, job_log
+from xaibench.logs import config_key, end_job, job_log
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -14,3 +14,4 @@ with job_log(snakemake.log[0]) as log:
         dataset = make_dataset(spec["generator"], seed=snakemake.params.seed, **spec["params"])
     save_dataset(snakemake.output.data, dataset)
     log.info("wrote %d images of shape %s", len(dataset.images), dataset.images.shape[1:])
+end_job()

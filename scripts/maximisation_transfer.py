@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from xaibench.claims.transfer import class_means, transfer_table
 from xaibench.datasets import load_dataset
 from xaibench.io import load_npz, load_table, save_table
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 from xaibench.models import load_model
 from xaibench.runtime import select_device, set_threads
 from xaibench.tables import labelled
@@ -40,3 +40,4 @@ with job_log(snakemake.log[0]) as log:
         table["transferred"].mean(), table["control_transferred"].mean(),
         table["alignment"].mean(), table["control_alignment"].mean(), len(table),
     )  # fmt: skip
+end_job()

@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING
 
 from xaibench.io import save_table
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 from xaibench.meta_evaluation import meta_evaluate_pair
 from xaibench.runtime import set_threads
 
@@ -27,3 +27,4 @@ with job_log(snakemake.log[0]) as log:
     mc = table[(table["test"] == "mean") & (table["criterion"] == "MC")]
     for metric, value in zip(mc["metric"], mc["value"], strict=True):
         log.info("%s: MC-bar %.3f", metric, value)
+end_job()

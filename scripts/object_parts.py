@@ -10,7 +10,7 @@ import pandas as pd
 from xaibench.claims.parts import pair_tables, summarise_objects, summarise_parts
 from xaibench.figures.parts import plot_parts
 from xaibench.io import save_table
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -36,3 +36,4 @@ with job_log(snakemake.log[0]) as log:
     ratios = summary[summary["statistic"] == "enrichment_ratio"]
     for row in ratios.itertuples():
         log.info("%s %s: %.3f [%.3f, %.3f]", row.method, row.zone, row.estimate, row.ci_low, row.ci_high)
+end_job()

@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING
 
 from xaibench.io import save_json
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 from xaibench.provenance import provenance
 
 if TYPE_CHECKING:
@@ -15,3 +15,4 @@ with job_log(snakemake.log[0]) as log:
     )
     save_json(snakemake.output.provenance, record)
     log.info("commit %s (dirty: %s)", record["workflow"]["commit"], record["workflow"]["dirty"])
+end_job()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from xaibench.html import overview_page, readable_tables, table_page
 from xaibench.io import load_table
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -31,3 +31,4 @@ with job_log(snakemake.log[0]) as log:
     for name in params.downloads:
         with open(inputs[name], "rb") as source, gzip.GzipFile(out[f"{name}_gz"], "wb", 9, mtime=0) as target:
             shutil.copyfileobj(source, target)  # mtime 0: the same table gives the same bytes
+end_job()

@@ -5,7 +5,7 @@ long scores table."""
 from typing import TYPE_CHECKING
 
 from xaibench.io import load_table, save_table
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 from xaibench.stats import beats_control_counts, compare_to_controls, metric_health
 from xaibench.stats.agreement import anchored_validity, metric_agreement
 from xaibench.stats.rankings import friedman_tests, mean_ranks, pairwise_nemenyi
@@ -38,3 +38,4 @@ with job_log(snakemake.log[0]) as log:
         log.info("%s", sentence)
     decided = comparisons["verdict"].isin(["better", "worse"])
     log.info("%d of %d comparisons decided at alpha %s", decided.sum(), len(comparisons), params.alpha)
+end_job()

@@ -4,7 +4,7 @@ value, a model trained on it, its methods explained and its metrics scored (scri
 from typing import TYPE_CHECKING
 
 from xaibench.io import save_table
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 from xaibench.runtime import set_threads
 from xaibench.sweeps import level_tables, run_level
 
@@ -40,3 +40,4 @@ with job_log(snakemake.log[0]) as log:
     save_table(snakemake.output.scores, scores)
     save_table(snakemake.output.accuracy, accuracy)
     log.info("%s = %s: test accuracy %.3f", settings["param"], settings["value"], result["accuracy"])
+end_job()

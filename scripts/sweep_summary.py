@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from xaibench.figures.sweeps import plot_sweep
 from xaibench.io import load_table, save_table
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 from xaibench.sweeps import gather_levels, summarise_sweep
 
 if TYPE_CHECKING:
@@ -19,3 +19,4 @@ with job_log(snakemake.log[0]):
     save_table(out.summary, summary)
     title = f"Difficulty sweep {snakemake.wildcards.sweep}: {params.param}"
     plot_sweep(summary, accuracy, params.param, title, out.png, out.get("pdf"))
+end_job()

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 from xaibench.datasets import load_dataset
 from xaibench.io import save_json, save_table
-from xaibench.logs import config_key, job_log
+from xaibench.logs import config_key, end_job, job_log
 from xaibench.models import save_checkpoints, save_model
 from xaibench.runtime import select_device, set_threads
 from xaibench.training import train
@@ -31,3 +31,4 @@ with job_log(snakemake.log[0]) as log:
     save_table(snakemake.output.history, result.history)
     save_json(snakemake.output.test_metrics, result.test_metrics)
     log.info("test accuracy %.4f on %s", result.test_metrics["test_accuracy"], device)
+end_job()

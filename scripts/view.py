@@ -4,7 +4,7 @@
 from functools import partial
 from typing import TYPE_CHECKING
 
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 from xaibench.pairs import load_pair
 from xaibench.runtime import set_threads
 from xaibench.views.jobs import outputs_by_view, run_views
@@ -26,3 +26,4 @@ with job_log(snakemake.log[0]):
         ids={"dataset": wildcards.dataset, "model": wildcards.model},
         outputs=outputs,
     )
+end_job()

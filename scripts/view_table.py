@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING
 
 from xaibench.io import save_table
-from xaibench.logs import job_log
+from xaibench.logs import end_job, job_log
 from xaibench.views.jobs import gather_view
 
 if TYPE_CHECKING:
@@ -13,3 +13,4 @@ with job_log(snakemake.log[0]) as log:
     table = gather_view(snakemake.params.view, snakemake.input.tables)
     save_table(snakemake.output.table, table)
     log.info("%s: %d rows from %d tables", snakemake.params.view, len(table), len(snakemake.input.tables))
+end_job()
