@@ -93,10 +93,13 @@ def heavy_imports():
     import sys
     from pathlib import Path
 
+    from workflow_cli import SKIP_TEARDOWN
+
     scripts = Path(__file__).resolve().parents[1] / "scripts"
 
     def check(module: str, heavy: tuple[str, ...]) -> list[str]:
         code = f"import sys, {module}; print(','.join(m for m in {heavy!r} if m in sys.modules))"
+        code += f"\n{SKIP_TEARDOWN}"
         env = {**os.environ, "PYTHONPATH": str(scripts)}
         result = subprocess.run(
             [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
