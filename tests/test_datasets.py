@@ -136,7 +136,7 @@ def test_unknown_keyword_names_the_key_through_make_dataset(generator):
 @pytest.mark.parametrize(
     ("generator", "sizes", "epochs", "lr"),
     [
-        ("counting", (3000, 200, 500), 6, 0.01),  # chance: 1/5
+        ("counting", (1500, 200, 500), 6, 0.01),  # chance: 1/5; test accuracy 0.92 (3,000 images: 0.996)
         ("beam_profiles", (2000, 200, 700), 3, 0.003),  # the anomaly classes; chance: 1/7
     ],
 )
