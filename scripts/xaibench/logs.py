@@ -43,7 +43,7 @@ def end_job() -> NoReturn:
 
     A job that imported torch (and Captum, Zennit, Quantus) spends 1-3 s tearing down modules at exit. On
     config/minimal.yaml with two replicates, evaluation jobs took 6.8-7.0 s before and 4.3 s after, training
-    jobs 5.1-5.2 s and 2.9-3.0 s, the whole run 53-61 CPU-s and 40-41 (same results, tools/compare_runs.py).
+    jobs 5.1-5.2 s and 2.9-3.0 s, the whole run 52-61 CPU-s and 40-41 (same results, tools/compare_runs.py).
     multiprocessing's workers end the same way. Call it as the script's last line, after ``job_log`` has
     closed: no ``atexit`` handler or finaliser runs after it, so nothing may still be open for writing. A job
     that raised never gets here and exits as usual.
