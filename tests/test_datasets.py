@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,8 @@ from matplotlib.path import Path as PolygonPath
 from xaibench.datasets import DATASETS, evaluation_subset, load_dataset, make_dataset, save_dataset
 from xaibench.datasets.triangles_squares import polygon_vertices, triangles_squares
 
-DATASETS_DIR = Path(__file__).resolve().parents[1] / "scripts" / "xaibench" / "datasets"
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS_DIR = ROOT / "scripts" / "xaibench" / "datasets"
 
 
 def _reference_mask(
@@ -185,3 +187,32 @@ def test_outputs_are_written_atomically_with_normal_permissions(tmp_path):
         tmp.write_text("whole")
     assert target.read_text() == "whole"
     assert target.stat().st_mode & 0o044  # readable by group/others as umask allows (not mkstemp's 0600)
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write_of_that_output(tmp_path):
+    """SIGKILL mid-write leaves the temporary file (no finally runs); the rerun's write of the same output
+    removes it, and nothing else: not another output's temporary file, not a file of another pattern."""
+    import signal
+    import subprocess
+    import sys
+
+    from xaibench.io import atomic_path
+
+    target = tmp_path / "model.pt"
+    code = (
+        "import os, signal, sys\nfrom xaibench.io import atomic_path\n"
+        "with atomic_path(sys.argv[1]) as tmp:\n"
+        "    tmp.write_text('half')\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "scripts")}
+    killed = subprocess.run([sys.executable, "-c", code, str(target)], env=env, timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    (litter,) = tmp_path.iterdir()
+    assert litter.name.startswith(".model.pt.") and litter.suffix == ".pt" and litter.read_text() == "half"
+    others = [".other.pt.abcd1234.pt", ".model.pt.keep", "model.pt.abcd1234.pt", ".model.pt.abcd1234.npz"]
+    for name in others:
+        (tmp_path / name).write_text("not mine")
+    with atomic_path(target) as tmp:
+        tmp.write_text("whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*others, "model.pt"])
+    assert target.read_text() == "whole"

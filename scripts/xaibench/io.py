@@ -1,13 +1,15 @@
 """Atomic file output and the on-disk formats shared by the workflow stages.
 
 Every writer goes through a temporary file in the target folder followed by ``os.replace``, so an
-interrupted job never leaves a half-written output that a rerun would mistake for a finished one.
+interrupted job never leaves a half-written output that a rerun would mistake for a finished one. A job killed
+outright (SIGKILL, a node lost) cannot remove its temporary file; the next write of the same output does.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,11 +22,23 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def _stale_temporaries(target: Path) -> list[Path]:
+    """Temporary files of ``target`` that :func:`atomic_path` left behind when its process was killed:
+    ``.<name>.<8 characters of tempfile's alphabet><suffix>`` in the same folder, nothing else."""
+    name = re.compile(re.escape(f".{target.name}.") + r"[a-z0-9_]{8}" + re.escape(target.suffix))
+    return [p for p in target.parent.iterdir() if name.fullmatch(p.name)]
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; it replaces ``path`` only if the block succeeds."""
+    """Yield a temporary path next to ``path``; it replaces ``path`` only if the block succeeds.
+
+    Temporary files of ``path`` left by a writer that was killed are removed first (one job writes an
+    output at a time: Snakemake's lock and DAG; a killed run's litter would stay in results/ for good)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in _stale_temporaries(target):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
