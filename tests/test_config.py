@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from xaibench.config import check_config, config_errors, configured_defaults
+from xaibench.config import check_config, config_errors, configured_defaults, load_schema
 from xaibench.datasets import DATASETS
 from xaibench.models import MODELS
 from xaibench.views import VIEWS
@@ -99,6 +99,13 @@ def test_defaults_name_only_configured_methods_and_metrics():
     config["views"]["adversarial"]["methods"] = ["rnd"]  # given values stay
     assert configured_defaults(config, SCHEMA) == {"figures.grid_methods": ["gc", "lime_50"]}
     assert config["views"]["adversarial"]["methods"] == ["rnd"] and "occlusion_sweep" not in config["views"]
+
+
+def test_the_schema_is_read_as_yaml_safe_load_reads_it_and_each_caller_gets_its_own_copy():
+    first = load_schema(SCHEMA)
+    assert first == _schema()  # libyaml's parser (where PyYAML has it): the same values
+    first["properties"].clear()  # a caller changing its copy ...
+    assert load_schema(str(SCHEMA)) == _schema()  # ... changes nothing the next one reads
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "paper.yaml", "minimal.yaml"])
