@@ -110,8 +110,10 @@ def heavy_imports():
 
 
 # The files that run the workflow (a minute or more each, mostly in subprocesses) are collected first, so that
-# pytest-xdist (`--dist loadfile` hands out whole files in collection order) starts them at once instead of
-# ending on them while the other workers idle: the suite took 7 min 51 s in CI with test_workflow.py last.
+# pytest-xdist (`--dist loadfile --no-loadscope-reorder`, as `make test` runs it, hands out whole files in
+# collection order) starts them at once instead of ending on them while the other workers idle: the suite
+# took 7 min 51 s in CI with test_workflow.py last. Without --no-loadscope-reorder, xdist hands out the files
+# with the most tests first, whatever their order here (tests/test_envs.py checks the Makefile).
 SLOW_FILES_FIRST = (
     "test_slurm.py",
     "test_workflow.py",
