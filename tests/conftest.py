@@ -113,7 +113,7 @@ def heavy_imports():
 # pytest-xdist (`--dist loadfile --no-loadscope-reorder`, as `make test` runs it, hands out whole files in
 # collection order) starts them at once instead of ending on them while the other workers idle: the suite
 # took 7 min 51 s in CI with test_workflow.py last. Without --no-loadscope-reorder, xdist hands out the files
-# with the most tests first, whatever their order here (tests/test_envs.py checks the Makefile).
+# with the most tests first, whatever their order here (tests/test_suite_order.py checks the Makefile).
 SLOW_FILES_FIRST = (
     "test_slurm.py",
     "test_workflow.py",
