@@ -5,6 +5,7 @@ bit-identical to the uncached path, for stochastic methods too), it really saves
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
 from types import SimpleNamespace
 
@@ -16,6 +17,7 @@ from xaibench.datasets import make_dataset
 from xaibench.evaluation import evaluate_one
 from xaibench.methods import explain, quantus_explain_func
 from xaibench.methods.cache import ExplanationCache, model_digest
+from xaibench.metrics import METRICS as METRIC_REGISTRY
 from xaibench.metrics import evaluate_metric
 
 N, BATCH, NR_SAMPLES = 4, 3, 2  # 2 batches of Quantus's, 2 noisy copies per sensitivity metric
@@ -27,8 +29,8 @@ METRICS = {
     "efficient_mprt": {"metric": "efficient_mprt"},
 }
 # Real explain calls each metric makes on a cold cache: one per noisy copy and batch; one per batch;
-# eMPRT: the original and the fully randomised model, per batch.
-CALLS = {"max_sensitivity": NR_SAMPLES * BATCHES, "random_logit": BATCHES, "efficient_mprt": 2 * BATCHES}
+# eMPRT: the fully randomised model, per batch (the original model's maps are the ones under evaluation).
+CALLS = {"max_sensitivity": NR_SAMPLES * BATCHES, "random_logit": BATCHES, "efficient_mprt": BATCHES}
 METHODS = {
     "saliency": {"method": "saliency", "params": {}},
     "lime": {"method": "lime", "params": {"n_samples": 16, "perturbations_per_eval": 16, "alpha": 0.0}},
@@ -96,7 +98,8 @@ def test_cached_evaluation_is_bit_identical_and_replays_avg_sensitivity(case, me
     assert counting.calls == cache.stats.misses == sum(CALLS.values())
 
 
-def _run_metrics(model, x, y, a, explain_func, metrics=METRICS):
+def _run_metrics(model, x, y, a, explain_func, metrics=METRICS, method=None):
+    method = method or METHODS["saliency"]
     out = {}
     for name, entry in metrics.items():
         out[name] = evaluate_metric(
@@ -107,7 +110,7 @@ def _run_metrics(model, x, y, a, explain_func, metrics=METRICS):
             a,
             None,
             explain_func=explain_func,
-            explain_func_kwargs={"method": "saliency", "device": "cpu"},
+            explain_func_kwargs={"method": method["method"], **method["params"], "device": "cpu"},
             params=entry.get("params"),
             batch_size=BATCH,
             seed=0,
@@ -137,6 +140,60 @@ def test_second_sensitivity_metric_costs_no_explanation(case):
         _run_metrics(model, x, y, a, cache, {name: entry})
         assert counting.calls - before == CALLS.get(name, 0), name
     assert cache.stats.hits == NR_SAMPLES * BATCHES and cache.stats.bypassed == 0
+
+
+def _in_quantus_batches(model, x, y, spec):
+    """The maps explained batch by batch as Quantus's metrics explain them again (``BATCH`` images)."""
+    chunks = [_attributions(model, x[i : i + BATCH], y[i : i + BATCH], spec) for i in range(0, N, BATCH)]
+    return np.concatenate(chunks)
+
+
+def _quantus_efficient_mprt(monkeypatch):
+    """From now on, efficient_mprt builds Quantus's own EfficientMPRT (which explains the original model
+    again) instead of xaibench's (quantus_fixes.fixed_efficient_mprt); all else is the same call."""
+    spec = dataclasses.replace(METRIC_REGISTRY.get("efficient_mprt"), metric_class=None)
+    monkeypatch.setitem(METRIC_REGISTRY._entries, "efficient_mprt", spec)
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_efficient_mprt_explains_only_the_randomised_model_and_scores_as_quantus(case, method, monkeypatch):
+    """eMPRT's original-model explanations are the maps under evaluation: half the explain calls of
+    Quantus's EfficientMPRT, and its very scores where Quantus's second pass reproduces those maps: here the
+    maps are explained in Quantus's batches (on flat images, max-pool ties make a saliency map depend on
+    the batch it is computed in: explained alone, this batch's 4th map differs by more than its own scale)."""
+    model, x, y = case
+    spec, entry = METHODS[method], {"efficient_mprt": METRICS["efficient_mprt"]}
+    a = _in_quantus_batches(model, x, y, spec)
+    ours = Counting(quantus_explain_func)
+    mine = _run_metrics(model, x, y, a, ours, entry, spec)["efficient_mprt"].scores
+    _quantus_efficient_mprt(monkeypatch)
+    quantus = Counting(quantus_explain_func)
+    theirs = _run_metrics(model, x, y, a, quantus, entry, spec)["efficient_mprt"].scores
+    assert np.isfinite(mine).all(), mine
+    np.testing.assert_array_equal(mine, theirs)
+    assert ours.calls == BATCHES and quantus.calls == 2 * BATCHES
+
+
+def test_efficient_mprt_scores_the_maps_it_is_given(case, monkeypatch):
+    """Swapping two images' maps changes those two images' scores (their original complexity is now the
+    other map's) and no other; Quantus's own eMPRT, which explains the images again, ignores the swap."""
+    model, x, y = case
+    entry = {"efficient_mprt": METRICS["efficient_mprt"]}
+    a = _in_quantus_batches(model, x, y, METHODS["saliency"])
+    swapped = a[[1, 0, *range(2, N)]]
+    mine, mine_swapped = (
+        _run_metrics(model, x, y, maps, quantus_explain_func, entry)["efficient_mprt"].scores
+        for maps in (a, swapped)
+    )
+    assert (mine_swapped[:2] != mine[:2]).all()
+    np.testing.assert_array_equal(mine_swapped[2:], mine[2:])
+    _quantus_efficient_mprt(monkeypatch)
+    theirs, theirs_swapped = (
+        _run_metrics(model, x, y, maps, quantus_explain_func, entry)["efficient_mprt"].scores
+        for maps in (a, swapped)
+    )
+    np.testing.assert_array_equal(theirs_swapped, theirs)
+    np.testing.assert_array_equal(mine, theirs)
 
 
 @pytest.mark.parametrize(

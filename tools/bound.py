@@ -343,11 +343,12 @@ def quantus_original_checks() -> Iterator[None]:
 
 
 def quantus_call(name: str, params: dict, model: Any, batch: tuple, explain_kwargs: dict, seed: int) -> Any:
-    """Metric ``name`` through Quantus's own call: the class and resolved parameters xaibench uses, Quantus's
-    default batch size and checks, no cache, every map (constant ones too)."""
+    """Metric ``name`` through Quantus's own call: the class and resolved parameters xaibench uses (Quantus's
+    own class where it computes the metric too: ``quantus_class_runs``), Quantus's default batch size and
+    checks, no cache, every map (constant ones too)."""
     from xaibench.methods import quantus_explain_func
     from xaibench.metrics import METRICS
-    from xaibench.metrics.core import _metric_class, _num_classes, _seed_all, resolve_params
+    from xaibench.metrics.core import _metric_class, _num_classes, _quantus_class, _seed_all, resolve_params
 
     x, y, a, s = batch
     spec = METRICS.get(name)
@@ -357,7 +358,8 @@ def quantus_call(name: str, params: dict, model: Any, batch: tuple, explain_kwar
     model.eval()
     _seed_all(seed)
     with quantus_original_checks():
-        metric = _metric_class(spec)(**ctor, return_aggregate=False, disable_warnings=True)
+        cls = _quantus_class(spec) if spec.quantus_class_runs else _metric_class(spec)
+        metric = cls(**ctor, return_aggregate=False, disable_warnings=True)
         return metric(
             model=model,
             x_batch=x,

@@ -66,6 +66,8 @@ class MetricSpec:
       y axis. :func:`register` refuses a curve metric without them.
     * ``metric_class``: a factory of the class to build (a fixed subclass), instead of
       ``quantus.<quantus_class>``; ``quantus_class`` still gives the category and Quantus's direction.
+      ``quantus_class_runs``: Quantus's own class computes the metric too (the subclass saves work rather
+      than fixing a bug), so the libraries' column of ``tools/benchmark.py bound`` runs it.
     * ``shared_forward``: the inputs the metric feeds the model do not depend on the attributions (from the
       same seed, every method's call perturbs the same way), so a ``forward_cache`` given to
       :func:`evaluate_metric` may replay its forward passes from another method's call.
@@ -85,6 +87,7 @@ class MetricSpec:
     resolve: tuple[Rule, ...] = ()
     needs_num_classes: bool = False
     metric_class: Callable[[], type] | None = None
+    quantus_class_runs: bool = False
     shared_forward: bool = False
 
 

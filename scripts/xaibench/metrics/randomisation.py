@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from xaibench.metrics.core import MetricSpec, register
+from xaibench.metrics.quantus_fixes import fixed_efficient_mprt
 from xaibench.metrics.rules import auto_output_size
 
 register(
@@ -12,10 +13,13 @@ register(
         {"skip_layers": True, "layer_order": "bottom_up"},
         needs_explain_func=True,
         fixed={"compute_extra_scores": False},
+        metric_class=fixed_efficient_mprt,
+        quantus_class_runs=True,  # Quantus's EfficientMPRT explains the original model again
         notes=(
             "Per-sample score (Quantus's own): relative rise in explanation complexity (discrete entropy) "
-            "from the original to the fully randomised model, (H_rand - H_orig) / H_orig; two explanation "
-            "passes only (skip_layers=True). Higher is better."
+            "from the original to the fully randomised model, (H_rand - H_orig) / H_orig; H_orig of the "
+            "maps under evaluation (Quantus explains them again), so one explanation pass: the fully "
+            "randomised model's (skip_layers=True). Higher is better."
         ),
     ),
 )
