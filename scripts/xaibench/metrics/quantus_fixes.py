@@ -292,18 +292,30 @@ def fixed_efficient_mprt() -> type:
         """
 
         def general_preprocess(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            given = kwargs.get("a_batch")
             data = super().general_preprocess(*args, **kwargs)
             model = data["model"]
-            self._evaluated = (None if model is None else model.get_model(), data["a_batch"])
+            self._evaluated = (None if model is None else model.get_model(), given)
             return data
 
         def generate_explanations(self, model: Any, x_batch: Any, y_batch: Any, batch_size: int) -> Any:
-            original, a_batch = getattr(self, "_evaluated", (None, None))
-            if a_batch is None or model is not original:  # a randomised copy: explained as Quantus does
+            original, given = getattr(self, "_evaluated", (None, None))
+            if given is None or model is not original:  # a randomised copy: explained as Quantus does
                 yield from super().generate_explanations(model, x_batch, y_batch, batch_size)
                 return
+            explain_func = self.explain_func
             for chunk in gen_batches(len(x_batch), batch_size):
-                yield a_batch[chunk]
+                # Quantus's own post-processing (channel axis, normalise, abs) of the given maps as an explain
+                # function returns them: float32 (quantus_explain_func's dtype; the wrapper hands Quantus
+                # float64 copies of the stored float32 maps). Swapped in for this call only: a generator's
+                # ``finally`` would wait for the next ``next()``, after the randomised model's explanations.
+                maps = np.asarray(given[chunk], dtype=np.float32)
+                self.explain_func = lambda *_args, _maps=maps, **_kwargs: _maps
+                try:
+                    a_batch = self.explain_batch(model, x_batch[chunk], y_batch[chunk])
+                finally:
+                    self.explain_func = explain_func
+                yield a_batch
 
     return _FixedEfficientMPRT
 
