@@ -336,26 +336,28 @@ def test_libraries_run_on_the_same_model_in_the_default_layout(bound, counted):
     assert difference < 1e-6 and bound.PASSES.forward == 8
 
 
-def test_libraries_run_quantus_efficient_mprt_which_explains_the_original_model_again(bound, counted):
-    """efficient_mprt's spec says Quantus's own class computes it too (quantus_class_runs): the libraries'
-    column runs quantus.EfficientMPRT, which explains every image again on the original model, one saliency
-    pass per image (a forward and a backward) more than xaibench's, which takes the maps it is given."""
+@pytest.mark.parametrize("metric", ["efficient_mprt", "mprt"])
+def test_libraries_run_quantus_randomisation_tests_which_explain_the_original_model(bound, counted, metric):
+    """The randomisation tests' specs say Quantus's own classes compute them too (quantus_class_runs): the
+    libraries' column runs quantus.EfficientMPRT and quantus.MPRT, which explain every image again on the
+    original model, one saliency pass per image (a forward and a backward) more than xaibench's, which takes
+    the maps it is given."""
     import torch
 
     from xaibench.methods import explain, quantus_explain_func
     from xaibench.metrics import METRICS, evaluate_metric
 
-    assert METRICS.get("efficient_mprt").quantus_class_runs
+    assert METRICS.get(metric).quantus_class_runs
     n = 3
     x = torch.rand(n, 1, 32, 32, generator=torch.Generator().manual_seed(0)).numpy()
     y = np.zeros(n, dtype=np.int64)
     a = explain("saliency", counted, torch.from_numpy(x), torch.from_numpy(y))
     kwargs = {"method": "saliency", "device": "cpu"}
     bound.PASSES.reset()
-    evaluate_metric("efficient_mprt", counted, x, y, a, None, quantus_explain_func, kwargs, params={})
+    evaluate_metric(metric, counted, x, y, a, None, quantus_explain_func, kwargs, params={})
     ours = (bound.PASSES.forward, bound.PASSES.backward)
     bound.PASSES.reset()
-    bound.quantus_call("efficient_mprt", {}, counted, (x, y, a, None), kwargs, seed=0)
+    bound.quantus_call(metric, {}, counted, (x, y, a, None), kwargs, seed=0)
     libraries = (bound.PASSES.forward, bound.PASSES.backward)
     assert ours[1] == n  # the randomised model's saliency
     assert (libraries[0] - ours[0], libraries[1] - ours[1]) == (n, n)

@@ -148,11 +148,11 @@ def _in_quantus_batches(model, x, y, spec):
     return np.concatenate(chunks)
 
 
-def _quantus_efficient_mprt(monkeypatch):
-    """From now on, efficient_mprt builds Quantus's own EfficientMPRT (which explains the original model
-    again) instead of xaibench's (quantus_fixes.fixed_efficient_mprt); all else is the same call."""
-    spec = dataclasses.replace(METRIC_REGISTRY.get("efficient_mprt"), metric_class=None)
-    monkeypatch.setitem(METRIC_REGISTRY._entries, "efficient_mprt", spec)
+def _quantus_efficient_mprt(monkeypatch, metric="efficient_mprt"):
+    """From now on, ``metric`` builds Quantus's own class (which explains the original model again) instead
+    of xaibench's (quantus_fixes.fixed_efficient_mprt, fixed_mprt); all else is the same call."""
+    spec = dataclasses.replace(METRIC_REGISTRY.get(metric), metric_class=None)
+    monkeypatch.setitem(METRIC_REGISTRY._entries, metric, spec)
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
@@ -194,6 +194,24 @@ def test_efficient_mprt_scores_the_maps_it_is_given(case, monkeypatch):
     )
     np.testing.assert_array_equal(theirs_swapped, theirs)
     np.testing.assert_array_equal(mine, theirs)
+
+
+def test_mprt_explains_only_the_randomised_model_and_scores_as_quantus_for_any_maps(case, monkeypatch):
+    """MPRT's score is the last layer's correlation; the original model's re-explanation that Quantus makes
+    enters only the average over layers, which xaibench does not return. So one explain call per batch
+    instead of two, and Quantus's scores bit for bit even for maps that a re-explanation would not
+    reproduce (explained in one batch of N, while Quantus's second pass explains batches of BATCH)."""
+    model, x, y = case
+    entry = {"mprt": {"metric": "mprt"}}
+    a = _attributions(model, x, y, METHODS["saliency"])
+    ours = Counting(quantus_explain_func)
+    mine = _run_metrics(model, x, y, a, ours, entry)["mprt"].scores
+    _quantus_efficient_mprt(monkeypatch, "mprt")
+    quantus = Counting(quantus_explain_func)
+    theirs = _run_metrics(model, x, y, a, quantus, entry)["mprt"].scores
+    assert np.isfinite(mine).all() and len(set(mine.tolist())) == N, mine
+    np.testing.assert_array_equal(mine, theirs)
+    assert ours.calls == BATCHES and quantus.calls == 2 * BATCHES
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,8 @@ Conventions
   module and ignored padding), Completeness (Quantus compares floats with ``==``: 0 for every method; now a
   bounded relative error, or a pass rate with a tolerance), EffectiveComplexity (eps 1e-5 after
   max-normalisation counted every pixel; now the share above a fraction of the map's maximum) and
-  EfficientMPRT (explained every image again on the original model; now the maps under evaluation).
+  EfficientMPRT and MPRT (explained every image again on the original model; now the maps under
+  evaluation).
   Curve metrics are reduced by their spec's ``reduce_curve``: pixel flipping to a normalised AUC, region
   perturbation to AOPC.
 """

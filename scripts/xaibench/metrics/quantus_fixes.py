@@ -10,8 +10,9 @@
   ``sum(a) == f(x) - f(baseline)`` with float ``==``, which no method passes): :func:`completeness_scores`.
 * :func:`fixed_effective_complexity`: EffectiveComplexity as the share of features above ``eps`` times the
   sample's max |a| (Quantus counts them, so images of different sizes do not compare).
-* :func:`fixed_efficient_mprt`: EfficientMPRT whose original-model explanations are the maps under
-  evaluation (Quantus explains every image again on the original model, a second full explanation pass).
+* :func:`fixed_efficient_mprt`, :func:`fixed_mprt`: EfficientMPRT and MPRT whose original-model
+  explanations are the maps under evaluation (Quantus explains every image again on the original model, a
+  second full explanation pass).
 
 The classes are built on first use (they subclass Quantus classes; importing Quantus takes seconds). The
 arguments a subclass adds to its constructor are parameters of the metric like Quantus's own (recorded,
@@ -272,12 +273,45 @@ def fixed_effective_complexity() -> type:
     return _FixedEffectiveComplexity
 
 
+class _OriginalModelExplainedByTheGivenMaps:
+    """For Quantus's randomisation tests (MPRT, EfficientMPRT, which first explain every image again on the
+    original model): the original model's explanations are the maps they are given, the ones under evaluation
+    (after Quantus's own post-processing); every randomised copy of the model is explained as in Quantus."""
+
+    def general_preprocess(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        given = kwargs.get("a_batch")
+        data = super().general_preprocess(*args, **kwargs)
+        model = data["model"]
+        self._evaluated = (None if model is None else model.get_model(), given)
+        return data
+
+    def generate_explanations(self, model: Any, x_batch: Any, y_batch: Any, batch_size: int) -> Any:
+        from sklearn.utils import gen_batches
+
+        original, given = getattr(self, "_evaluated", (None, None))
+        if given is None or model is not original:  # a randomised copy: explained as Quantus does
+            yield from super().generate_explanations(model, x_batch, y_batch, batch_size)
+            return
+        explain_func = self.explain_func
+        for chunk in gen_batches(len(x_batch), batch_size):
+            # Quantus's own post-processing (channel axis, normalise, abs) of the given maps as an explain
+            # function returns them: float32 (quantus_explain_func's dtype; the wrapper hands Quantus float64
+            # copies of the stored float32 maps). Swapped in for this call only: a generator's ``finally``
+            # would wait for the next ``next()``, after the randomised model's explanations.
+            maps = np.asarray(given[chunk], dtype=np.float32)
+            self.explain_func = lambda *_args, _maps=maps, **_kwargs: _maps
+            try:
+                a_batch = self.explain_batch(model, x_batch[chunk], y_batch[chunk])
+            finally:
+                self.explain_func = explain_func
+            yield a_batch
+
+
 @functools.cache
 def fixed_efficient_mprt() -> type:
     quantus = load_quantus()
-    from sklearn.utils import gen_batches
 
-    class _FixedEfficientMPRT(quantus.EfficientMPRT):
+    class _FixedEfficientMPRT(_OriginalModelExplainedByTheGivenMaps, quantus.EfficientMPRT):
         """EfficientMPRT scoring the complexity of the maps under evaluation on the original model.
 
         Quantus explains every image twice: on the original model (the "orig" complexity) and on the fully
@@ -291,33 +325,20 @@ def fixed_efficient_mprt() -> type:
         and the relative rise in entropy moves with it (up to 2x on a tiny model's saliency).
         """
 
-        def general_preprocess(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-            given = kwargs.get("a_batch")
-            data = super().general_preprocess(*args, **kwargs)
-            model = data["model"]
-            self._evaluated = (None if model is None else model.get_model(), given)
-            return data
-
-        def generate_explanations(self, model: Any, x_batch: Any, y_batch: Any, batch_size: int) -> Any:
-            original, given = getattr(self, "_evaluated", (None, None))
-            if given is None or model is not original:  # a randomised copy: explained as Quantus does
-                yield from super().generate_explanations(model, x_batch, y_batch, batch_size)
-                return
-            explain_func = self.explain_func
-            for chunk in gen_batches(len(x_batch), batch_size):
-                # Quantus's own post-processing (channel axis, normalise, abs) of the given maps as an explain
-                # function returns them: float32 (quantus_explain_func's dtype; the wrapper hands Quantus
-                # float64 copies of the stored float32 maps). Swapped in for this call only: a generator's
-                # ``finally`` would wait for the next ``next()``, after the randomised model's explanations.
-                maps = np.asarray(given[chunk], dtype=np.float32)
-                self.explain_func = lambda *_args, _maps=maps, **_kwargs: _maps
-                try:
-                    a_batch = self.explain_batch(model, x_batch[chunk], y_batch[chunk])
-                finally:
-                    self.explain_func = explain_func
-                yield a_batch
-
     return _FixedEfficientMPRT
+
+
+@functools.cache
+def fixed_mprt() -> type:
+    quantus = load_quantus()
+
+    class _FixedMPRT(_OriginalModelExplainedByTheGivenMaps, quantus.MPRT):
+        """MPRT without its second explanation of the original model: Quantus correlates ``a`` with a
+        re-explanation on the original model (the "original" layer), which enters only
+        ``return_average_correlation``; xaibench's score is the last layer's correlation
+        (``return_last_correlation``, fixed), so the scores are Quantus's own for any maps."""
+
+    return _FixedMPRT
 
 
 def _fixed_classes() -> dict[str, type]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from xaibench.metrics.core import MetricSpec, register
-from xaibench.metrics.quantus_fixes import fixed_efficient_mprt
+from xaibench.metrics.quantus_fixes import fixed_efficient_mprt, fixed_mprt
 from xaibench.metrics.rules import auto_output_size
 
 register(
@@ -30,10 +30,13 @@ register(
         {"skip_layers": True, "layer_order": "top_down"},
         needs_explain_func=True,
         fixed={"return_last_correlation": True, "return_average_correlation": False},
+        metric_class=fixed_mprt,
+        quantus_class_runs=True,  # Quantus's MPRT explains the original model again
         notes=(
             "Per-sample score: Spearman correlation between a and the explanation of the fully "
             "(cascading, top-down) randomised model (return_last_correlation); skip_layers=True skips "
-            "the intermediate layers. Lower is better."
+            "the intermediate layers; the original model is not explained again (Quantus does, for a "
+            "correlation this score does not use). Lower is better."
         ),
     ),
 )
