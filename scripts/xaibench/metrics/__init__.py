@@ -52,9 +52,9 @@ Conventions
   InputInvariance (first pixel never shifted; the shift-compensating bias went to the model's second named
   module and ignored padding), Completeness (Quantus compares floats with ``==``: 0 for every method; now a
   bounded relative error, or a pass rate with a tolerance), EffectiveComplexity (eps 1e-5 after
-  max-normalisation counted every pixel; now the share above a fraction of the map's maximum) and
-  EfficientMPRT and MPRT (explained every image again on the original model; now the maps under
-  evaluation).
+  max-normalisation counted every pixel; now the share above a fraction of the map's maximum), EfficientMPRT
+  and MPRT (each explained every image a second time on the original model; now its explanations there are
+  the maps under evaluation).
   Curve metrics are reduced by their spec's ``reduce_curve``: pixel flipping to a normalised AUC, region
   perturbation to AOPC.
 """
