@@ -160,7 +160,7 @@ def test_efficient_mprt_explains_only_the_randomised_model_and_scores_as_quantus
     """eMPRT's original-model explanations are the maps under evaluation: half the explain calls of
     Quantus's EfficientMPRT, and its very scores where Quantus's second pass reproduces those maps: here the
     maps are explained in Quantus's batches (on flat images, max-pool ties make a saliency map depend on
-    the batch it is computed in: explained alone, this batch's 4th map differs by more than its own scale)."""
+    the batch it is computed in: explained alone, this batch's 4th map differs by 70 % of its maximum)."""
     model, x, y = case
     spec, entry = METHODS[method], {"efficient_mprt": METRICS["efficient_mprt"]}
     a = _in_quantus_batches(model, x, y, spec)
