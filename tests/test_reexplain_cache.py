@@ -144,11 +144,11 @@ def test_second_sensitivity_metric_costs_no_explanation(case):
 
 def _in_quantus_batches(model, x, y, spec):
     """The maps explained batch by batch as Quantus's metrics explain them again (``BATCH`` images)."""
-    chunks = [_attributions(model, x[i : i + BATCH], y[i : i + BATCH], spec) for i in range(0, N, BATCH)]
+    chunks = [_attributions(model, x[i : i + BATCH], y[i : i + BATCH], spec) for i in range(0, len(x), BATCH)]
     return np.concatenate(chunks)
 
 
-def _quantus_efficient_mprt(monkeypatch, metric="efficient_mprt"):
+def _with_quantus_class(monkeypatch, metric):
     """From now on, ``metric`` builds Quantus's own class (which explains the original model again) instead
     of xaibench's (quantus_fixes.fixed_efficient_mprt, fixed_mprt); all else is the same call."""
     spec = dataclasses.replace(METRIC_REGISTRY.get(metric), metric_class=None)
@@ -166,7 +166,7 @@ def test_efficient_mprt_explains_only_the_randomised_model_and_scores_as_quantus
     a = _in_quantus_batches(model, x, y, spec)
     ours = Counting(quantus_explain_func)
     mine = _run_metrics(model, x, y, a, ours, entry, spec)["efficient_mprt"].scores
-    _quantus_efficient_mprt(monkeypatch)
+    _with_quantus_class(monkeypatch, "efficient_mprt")
     quantus = Counting(quantus_explain_func)
     theirs = _run_metrics(model, x, y, a, quantus, entry, spec)["efficient_mprt"].scores
     assert np.isfinite(mine).all(), mine
@@ -187,7 +187,7 @@ def test_efficient_mprt_scores_the_maps_it_is_given(case, monkeypatch):
     )
     assert (mine_swapped[:2] != mine[:2]).all()
     np.testing.assert_array_equal(mine_swapped[2:], mine[2:])
-    _quantus_efficient_mprt(monkeypatch)
+    _with_quantus_class(monkeypatch, "efficient_mprt")
     theirs, theirs_swapped = (
         _run_metrics(model, x, y, maps, quantus_explain_func, entry)["efficient_mprt"].scores
         for maps in (a, swapped)
@@ -206,7 +206,7 @@ def test_mprt_explains_only_the_randomised_model_and_scores_as_quantus_for_any_m
     a = _attributions(model, x, y, METHODS["saliency"])
     ours = Counting(quantus_explain_func)
     mine = _run_metrics(model, x, y, a, ours, entry)["mprt"].scores
-    _quantus_efficient_mprt(monkeypatch, "mprt")
+    _with_quantus_class(monkeypatch, "mprt")
     quantus = Counting(quantus_explain_func)
     theirs = _run_metrics(model, x, y, a, quantus, entry)["mprt"].scores
     assert np.isfinite(mine).all() and len(set(mine.tolist())) == N, mine
