@@ -1,13 +1,15 @@
-"""The batched ``lime`` and ``kernel_shap`` (xaibench.methods.surrogate) give Captum's maps.
+"""The batched ``lime`` and ``kernel_shap`` (xaibench.methods.surrogate) and ``shapley_value_sampling``
+(xaibench.methods.shapley) give Captum's maps.
 
 Each case runs ``_sampled_attribution`` twice, batched and with ``batched=False`` (Captum's ``Lime`` /
-``KernelShap`` one image at a time, the implementation the batched one replaces), and compares the maps to
-rtol 1e-5, atol 1e-6 x max|map| (observed: equal to the bit on small_cnn on the CPU). The model is a random
-small_cnn with its logits scaled up, so that the Lasso keeps several coefficients and the maps are not
-trivially zero; the cases cover SLIC and grid superpixels, several seeds and baselines, n_samples below,
-above and not a multiple of perturbations_per_eval (chunks of the batched forward passes spanning images),
-alpha > 0 (Lasso) and alpha = 0 (least squares), and images with a single superpixel (Kernel SHAP's exact
-special case; LIME's one-coefficient fit) next to images with several.
+``KernelShap`` / ``ShapleyValueSampling`` one image at a time, the implementation the batched one replaces),
+and compares the maps to rtol 1e-5, atol 1e-6 x max|map| (observed: equal to the bit on small_cnn on the
+CPU; Shapley value sampling, whose arithmetic is the same float32 operations, is asserted bitwise). The
+model is a random small_cnn with its logits scaled up, so that the Lasso keeps several coefficients and the
+maps are not trivially zero; the cases cover SLIC and grid superpixels, several seeds and baselines,
+n_samples below, above and not a multiple of perturbations_per_eval (chunks of the batched forward passes
+spanning images), alpha > 0 (Lasso) and alpha = 0 (least squares), and images with a single superpixel
+(Kernel SHAP's exact special case; LIME's one-coefficient fit) next to images with several.
 """
 
 from __future__ import annotations
@@ -123,6 +125,22 @@ def test_kernel_shap_equals_captum(params):
     _assert_same(*_both("kernel_shap", x, targets, **params))
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"n_samples": 2},
+        {"n_samples": 3, "seed": 5, "perturbations_per_eval": 7, "baseline": 0.3},
+        {"n_samples": 1, "seed": 2, "perturbations_per_eval": 64, "segmentation": {"kind": "grid", "cell": 4}},
+    ],
+    ids=["slic", "chunks-span-images", "grid"],
+)
+def test_shapley_value_sampling_equals_captum(params):
+    x, targets = _images()
+    new, old = _both("shapley_value_sampling", x, targets, **params)
+    _assert_same(new, old)
+    np.testing.assert_array_equal(new, old)  # the same float32 operations: bitwise on small_cnn, CPU
+
+
 def test_one_superpixel_equals_captum():
     """One grid cell as large as the image: Kernel SHAP's exact f(x) - f(baseline), LIME's one coefficient."""
     x, targets = _images()
@@ -133,15 +151,21 @@ def test_one_superpixel_equals_captum():
 
 def test_mixed_superpixel_counts_equal_captum(monkeypatch):
     """Images with 1, 2 and 6 superpixels in one batch: the one-player image is explained apart, the others'
-    samples share chunks; the Lasso and least-squares fits are sized per image."""
+    samples share chunks; the Lasso and least-squares fits are sized per image; Shapley value sampling's
+    steps of images with different superpixel counts share chunks."""
     masks = torch.zeros(4, 1, SIZE, SIZE, dtype=torch.int64)
     masks[1, 0, :, SIZE // 2 :] = 1
     masks[2, 0] = (torch.arange(SIZE)[:, None] // 6) * 2 + torch.arange(SIZE)[None, :] // 8
     masks[3, 0] = (torch.arange(SIZE)[:, None] // 6) * 2 + torch.arange(SIZE)[None, :] // 8
     monkeypatch.setattr(perturbation, "_superpixel_masks", lambda method, inputs, segmentation: masks)
     x, targets = _images(4)
-    for method, params in [("kernel_shap", {}), ("lime", {"alpha": 0.0}), ("lime", {"alpha": 0.01})]:
-        new, old = _both(method, x, targets, n_samples=30, perturbations_per_eval=7, **params)
+    for method, params in [
+        ("kernel_shap", {"n_samples": 30}),
+        ("lime", {"n_samples": 30, "alpha": 0.0}),
+        ("lime", {"n_samples": 30, "alpha": 0.01}),
+        ("shapley_value_sampling", {"n_samples": 3}),  # 3 orders of each image's superpixels
+    ]:
+        new, old = _both(method, x, targets, perturbations_per_eval=7, **params)
         _assert_same(new, old, varied=False)
 
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from xaibench.methods.core import named, register
 from xaibench.methods.params import bad_param, int_pair, positive_int, seed_value, seeded
+from xaibench.methods.shapley import sampled_shapley
 from xaibench.methods.surrogate import one_player_shap, sampled_surrogates
 
 # What the superpixel methods import on their first call (see xaibench.methods.core.import_libraries).
@@ -184,8 +185,9 @@ def _sampled_attribution(
 
     ``lime`` and ``kernel_shap`` run batched (:mod:`xaibench.methods.surrogate`: Captum's draws, weights and
     sklearn fit without its per-sample Python loop, forward passes of ``perturbations_per_eval`` samples
-    running over the images; the same maps to float32 rounding); ``batched=False`` runs Captum itself (kept
-    for the tests that compare the two).
+    running over the images; the same maps to float32 rounding), and so does ``shapley_value_sampling``
+    (:mod:`xaibench.methods.shapley`: Captum's orders, each step's image built at once);
+    ``batched=False`` runs Captum itself (kept for the tests that compare the two).
     """
     n_samples = positive_int(method, "n_samples", n_samples)
     perturbations_per_eval = positive_int(method, "perturbations_per_eval", perturbations_per_eval)
@@ -193,6 +195,10 @@ def _sampled_attribution(
     masks = _superpixel_masks(method, inputs, segmentation)
     if method == "lime" and (alpha is None or float(alpha) < 0):
         raise bad_param(method, "alpha", f"must be >= 0, got {alpha!r}")
+    if batched and method == "shapley_value_sampling":
+        return sampled_shapley(
+            model, inputs, targets, masks, n_samples, perturbations_per_eval, float(baseline), seed
+        )
     if batched and method in ("lime", "kernel_shap"):
         return sampled_surrogates(
             method,
