@@ -130,7 +130,12 @@ def test_kernel_shap_equals_captum(params):
     [
         {"n_samples": 2},
         {"n_samples": 3, "seed": 5, "perturbations_per_eval": 7, "baseline": 0.3},
-        {"n_samples": 1, "seed": 2, "perturbations_per_eval": 64, "segmentation": {"kind": "grid", "cell": 4}},
+        {
+            "n_samples": 1,
+            "seed": 2,
+            "perturbations_per_eval": 64,
+            "segmentation": {"kind": "grid", "cell": 4},
+        },
     ],
     ids=["slic", "chunks-span-images", "grid"],
 )
