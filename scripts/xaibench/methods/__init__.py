@@ -40,7 +40,11 @@ computation, instead of failing obscurely or silently computing something else. 
 Stochastic methods (``lime``, ``kernel_shap``, ``smoothgrad``, ``vargrad``, ``gradient_shap``,
 ``deeplift_shap``'s noise baselines, ``shapley_value_sampling``) explain each image on its own under their
 ``seed``: a map depends on the image and the parameters, never on the batch, and the caller's torch and numpy
-random states are restored.
+random states are restored. ``lime`` and ``kernel_shap`` (:mod:`~xaibench.methods.surrogate`) and
+``shapley_value_sampling`` (:mod:`~xaibench.methods.shapley`) do what Captum does per image with Captum's
+draws, but with the forward passes running over the samples of all images of a batch (Captum's own loop is
+kept behind ``batched=False`` for the tests that compare the two: the same maps to float32 rounding of the
+forward passes, which depend on their batch size only in the last bits).
 
 Hook-based methods (guided ones, deeplift, CAMs, lrp) run on a deep copy with ``inplace=False`` activations
 when the model has in-place ones (backward hooks fail on outputs modified in place); xaibench's models have
