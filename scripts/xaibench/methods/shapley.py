@@ -67,21 +67,13 @@ def sampled_shapley(
     # the rows to evaluate, image-major, then order, then step: (image, order, step)
     rows = torch.cat(
         [
-            torch.stack(
-                torch.meshgrid(
-                    torch.tensor([i], device=device),
-                    torch.arange(n_samples, device=device),
-                    torch.arange(k, device=device),
-                    indexing="ij",
-                ),
-                dim=-1,
-            ).reshape(-1, 3)
+            torch.cartesian_prod(torch.tensor([i]), torch.arange(n_samples), torch.arange(k)).to(device)
             for i, k in enumerate(ks)
         ]
     )
     outputs = torch.empty(rows.shape[0], dtype=torch.float32, device=device)
     with torch.no_grad():
-        base_image = torch.full_like(inputs[:1], float(baseline))
+        base_image = torch.full_like(inputs[:1], baseline)
         initial = model(base_image)[0, targets].float()  # (n,): the baseline's target logit per image
         for start in range(0, rows.shape[0], perturbations_per_eval):
             image, order, step = rows[start : start + perturbations_per_eval].unbind(1)
