@@ -361,3 +361,87 @@ def test_libraries_run_quantus_randomisation_tests_which_explain_the_original_mo
     libraries = (bound.PASSES.forward, bound.PASSES.backward)
     assert ours[1] == n  # the randomised model's saliency
     assert (libraries[0] - ours[0], libraries[1] - ours[1]) == (n, n)
+
+
+def test_libraries_column_runs_captums_own_loop_for_the_sampled_methods(bound, counted, monkeypatch):
+    """Under captum_loops, LIME / Kernel SHAP / Shapley value sampling go through Captum's per-image loop
+    (xaibench's batched code is never called), and only for the duration."""
+    import torch
+
+    from xaibench.methods import explain, perturbation
+
+    def batched(*args, **kwargs):
+        raise RuntimeError("the batched path ran")
+
+    monkeypatch.setattr(perturbation, "sampled_surrogates", batched)
+    monkeypatch.setattr(perturbation, "sampled_shapley", batched)
+    x = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    y = torch.zeros(2, dtype=torch.long)
+    grid = {"kind": "grid", "cell": 16}
+    for method in ("lime", "kernel_shap", "shapley_value_sampling"):
+        maps = bound.library_explain(method, counted, x, y, 64, {"n_samples": 8, "segmentation": grid})
+        assert maps.shape == (2, 1, 32, 32)
+        with pytest.raises(RuntimeError, match="batched path"):
+            explain(method, counted, x, y, n_samples=8, segmentation=grid)
+
+
+STAGE_CONFIG = {
+    "explain": {
+        "batch_size": 64,
+        "methods": {"saliency": {"method": "saliency"}, "input_x_gradient": {"method": "input_x_gradient"}},
+    },
+    "evaluate": {
+        "batch_size": 64,
+        "metrics": {
+            "max_sensitivity": {"metric": "max_sensitivity", "params": {"nr_samples": 2}},
+            "avg_sensitivity": {"metric": "avg_sensitivity", "params": {"nr_samples": 2}},
+            "faithfulness_correlation": {"metric": "faithfulness_correlation", "params": {"nr_runs": 3}},
+            "sparseness": {"metric": "sparseness"},
+            "pointing_game": {"metric": "pointing_game"},  # needs masks: the pair has none, not run
+        },
+    },
+}
+
+
+def test_whole_stage_shares_what_an_evaluation_job_shares_and_the_libraries_do_not(bound, counted):
+    """run_stage runs a job's sharing: AvgSensitivity replays MaxSensitivity's noisy re-explanations (the
+    libraries explain them again: 2 noisy copies x 4 images, forward and backward), and the second method's
+    FaithfulnessCorrelation replays the first's forward passes (4 images x (1 + 3 subsets)); the first
+    method's FaithfulnessCorrelation is not shared. Everything else makes the same passes."""
+    x = np.random.default_rng(0).random((4, 1, 32, 32), dtype=np.float32)
+    y = np.array([0, 1, 0, 1])
+    pair = bound.Pair(32, counted, x, y, None, forward_s=0.001, backward_s=0.002)
+    pair.library_model = bound.in_default_layout(counted)
+    rows = bound.run_stage(pair, STAGE_CONFIG, images=4, seed=0, log=print)
+    assert [r["method"] for r in rows] == ["saliency", "input_x_gradient"]
+    assert all(r["failed"] == "" and r["images"] == 4 for r in rows)
+    first, second = rows
+    assert (first["lib_fwd"] - first["ours_fwd"], first["lib_bwd"] - first["ours_bwd"]) == (8, 8)
+    assert (second["lib_fwd"] - second["ours_fwd"], second["lib_bwd"] - second["ours_bwd"]) == (8 + 16, 8)
+    assert first["ours_fwd"] == 4 + 2 * 4 + 4 * (1 + 3)  # saliency, max sensitivity, faithfulness
+    for row in rows:
+        assert min(row[k] for k in ("ours_explain_s", "ours_metrics_s", "lib_explain_s", "lib_metrics_s")) > 0
+
+
+def test_stage_totals_are_seconds_per_image_per_size_and_for_one_image_of_each(bound):
+    row = {"images": 4, "ours_fwd": 8, "ours_bwd": 4, "lib_fwd": 16, "lib_bwd": 8, "failed": ""}
+    frame = pd.DataFrame(
+        [
+            {**row, "size": 32, "method": "a", "ours_explain_s": 1.0, "ours_metrics_s": 3.0,
+             "lib_explain_s": 2.0, "lib_metrics_s": 10.0},
+            {**row, "size": 32, "method": "b", "ours_explain_s": 1.0, "ours_metrics_s": 3.0,
+             "lib_explain_s": 2.0, "lib_metrics_s": 10.0},
+            {**row, "images": 2, "size": 64, "method": "a", "ours_explain_s": 2.0, "ours_metrics_s": 4.0,
+             "lib_explain_s": 4.0, "lib_metrics_s": 20.0},
+        ]
+    )  # fmt: skip
+    total = bound.stage_totals(frame).set_index(["size", "what"])
+    assert total.loc[(32, "explanations"), "ours_s"] == pytest.approx(0.5)  # 2 s over 4 images
+    assert total.loc[(32, "explanations + metrics"), "speedup"] == pytest.approx(24 / 8)
+    assert total.loc[(64, "metrics"), "lib_s"] == pytest.approx(10.0)  # 20 s over 2 images
+    both = total.loc[("all", "explanations + metrics")]
+    assert both["ours_s"] == pytest.approx(2.0 + 3.0) and both["lib_s"] == pytest.approx(6.0 + 12.0)
+    assert both["ours_fwd"] == pytest.approx(16 / 4 + 8 / 2)  # passes per image, one image of each size
+    section, whole = bound.stage_section(frame)
+    assert whole["speedup"] == pytest.approx(18 / 5)
+    assert "| 64 | a | 1 | 2 | 2 | 10 | 4 |  |" in section

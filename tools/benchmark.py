@@ -6,8 +6,10 @@
     .venv/bin/python tools/benchmark.py costs [RUN_DIR]  # CPU-hours / GPU-hours per stage and per method
     .venv/bin/python tools/benchmark.py estimate CONFIG [RUN_DIR]   # CONFIG's cost, scaled from RUN_DIR
     .venv/bin/python tools/benchmark.py report [RUN_DIR] > docs/costs.md   # all of it as a Markdown page
-    .venv/bin/python tools/benchmark.py bound [--images 32] [--sizes 32 64] [--out docs/bound.md]
-                                                         # each method/metric vs a bound from its passes
+    .venv/bin/python tools/benchmark.py bound [--images 32] [--sizes 32 64] [--stage-images 16]
+                                              [--out docs/bound.md]
+                                                         # each method/metric vs a bound from its passes,
+                                                         # the whole evaluation stage vs the libraries
     .venv/bin/python tools/benchmark.py layout [--sizes 32 64]   # small CNN: NCHW vs channels-last weights
 
 ``costs`` turns the ``benchmark:`` files into a cost table: per stage and per method, the number of jobs, the
@@ -438,7 +440,12 @@ def bound_command(args: argparse.Namespace) -> None:
 
     command = "tools/benchmark.py bound " + " ".join(sys.argv[2:])
     page, frame = bound.bound_page(
-        Path(args.config), args.images, args.sizes, command.strip(), log=lambda m: print(m, file=sys.stderr)
+        Path(args.config),
+        args.images,
+        args.sizes,
+        command.strip(),
+        log=lambda m: print(m, file=sys.stderr),
+        stage_images=args.stage_images,
     )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -543,6 +550,9 @@ def main() -> None:
     p_bound.add_argument("--config", default=str(ROOT / "config" / "config.yaml"))
     p_bound.add_argument("--images", type=int, default=32, help="images per size (e.g. 4 for a quick check)")
     p_bound.add_argument("--sizes", type=int, nargs="+", default=[32, 64])
+    p_bound.add_argument(
+        "--stage-images", type=int, default=16, help="images of the whole-stage comparison per size (0: none)"
+    )
     p_bound.add_argument("--out", default=str(ROOT / "docs" / "bound.md"))
     p_layout = sub.add_parser("layout", help="small CNN per image: NCHW vs channels-last weights")
     p_layout.add_argument("--sizes", type=int, nargs="+", default=[32, 64])
