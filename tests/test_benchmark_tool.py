@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -445,3 +446,17 @@ def test_stage_totals_are_seconds_per_image_per_size_and_for_one_image_of_each(b
     section, whole = bound.stage_section(frame)
     assert whole["speedup"] == pytest.approx(18 / 5)
     assert "| 64 | a | 1 | 2 | 2 | 10 | 4 |  |" in section
+
+
+def test_a_failing_library_call_is_timed_until_it_failed_and_named(bound):
+    """The stage sums the libraries' seconds, so a failed call keeps the time it took (measure gives NaN);
+    Quantus's refusal of an all-zero map is named as the rows name it."""
+
+    def refused():
+        time.sleep(0.05)
+        raise AssertionError("The elements in the attribution vector are all equal to zero, which may cause")
+
+    timed = bound._timed(refused)
+    assert timed.seconds >= 0.05 and timed.output is None
+    assert timed.error == "Quantus refused a re-explanation (all zero)"
+    assert np.isnan(bound.measure(refused).seconds) and bound.measure(refused).error == timed.error
